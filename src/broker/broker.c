@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Broker lifecycle: listeners, worker threads, start-up load and shutdown. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "broker/internal.h"
+
+#define TICK_MS 200
+
+static _Thread_local moat_worker *tls_worker;
+
+int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+moat_worker *worker_current(void) { return tls_worker; }
+
+/* ------------------------------------------------------------ workers */
+
+void worker_add_conn(moat_worker *w, moat_conn *c)
+{
+    if (w->n_conns == w->cap_conns) {
+        uint32_t nc = w->cap_conns ? w->cap_conns * 2 : 64;
+        moat_conn **n = realloc(w->conns, nc * sizeof *n);
+        if (!n)
+            return; /* the sweep will not see it; the connection still works */
+        w->conns = n;
+        w->cap_conns = nc;
+    }
+    w->conns[w->n_conns++] = c;
+}
+
+void worker_remove_conn(moat_worker *w, moat_conn *c)
+{
+    for (uint32_t i = 0; i < w->n_conns; i++) {
+        if (w->conns[i] == c) {
+            w->conns[i] = w->conns[--w->n_conns];
+            return;
+        }
+    }
+}
+
+static void wake_noop(moat_loop *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+}
+
+/* Queue c for a flush on its own loop. Safe from any thread. */
+void worker_mark_dirty(moat_conn *c)
+{
+    if (atomic_exchange(&c->dirty, true))
+        return;
+    conn_ref(c);
+    moat_worker *w = c->worker;
+    pthread_mutex_lock(&w->dirty_lock);
+    if (w->n_dirty == w->cap_dirty) {
+        uint32_t nc = w->cap_dirty ? w->cap_dirty * 2 : 64;
+        moat_conn **n = realloc(w->dirty, nc * sizeof *n);
+        if (!n) {
+            pthread_mutex_unlock(&w->dirty_lock);
+            atomic_store(&c->dirty, false);
+            conn_unref(c);
+            return;
+        }
+        w->dirty = n;
+        w->cap_dirty = nc;
+    }
+    w->dirty[w->n_dirty++] = c;
+    pthread_mutex_unlock(&w->dirty_lock);
+    if (tls_worker != w && !atomic_exchange(&w->wake_posted, true))
+        moat_loop_post(w->loop, wake_noop, NULL);
+}
+
+static void before_sleep(moat_loop *l, void *arg)
+{
+    (void)l;
+    moat_worker *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->dirty_lock);
+        atomic_store(&w->wake_posted, false);
+        uint32_t n = w->n_dirty;
+        moat_conn **list = w->dirty;
+        w->dirty = NULL;
+        w->n_dirty = w->cap_dirty = 0;
+        pthread_mutex_unlock(&w->dirty_lock);
+        if (!n) {
+            free(list);
+            return;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            atomic_store(&list[i]->dirty, false);
+            conn_flush(list[i]);
+            conn_unref(list[i]);
+        }
+        free(list);
+    }
+}
+
+/* SIGHUP: re-read the file; the log settings apply at once, the rest is
+ * checked and reported (listeners and limits need a restart today). */
+static void reload(moat_broker *b)
+{
+    static moat_conf nc;
+    char err[1024];
+    moat_conf_defaults(&nc);
+    if (!b->conf_path[0]) {
+        LOG_NOTICE("SIGHUP: no configuration file to reload (started without -c)");
+        return;
+    }
+    if (moat_conf_load(&nc, b->conf_path, err, sizeof err) != MOAT_OK) {
+        LOG_ERROR("SIGHUP: configuration not reloaded, the running one is kept: %s", err);
+        return;
+    }
+    moat_log_set_level((moat_log_level)nc.log_level);
+    if (nc.log_file[0])
+        moat_log_open(nc.log_file, nc.log_to_console);
+    else
+        moat_log_open(NULL, 1);
+    LOG_NOTICE("SIGHUP: reloaded %s (log.level = %s; other changes take effect at restart)",
+               b->conf_path, moat_log_level_name((moat_log_level)nc.log_level));
+}
+
+static void on_tick(moat_loop *l, void *arg)
+{
+    moat_worker *w = arg;
+    moat_broker *b = w->b;
+    if (atomic_load(&b->stopping)) {
+        for (uint32_t i = 0; i < b->n_workers; i++)
+            moat_loop_stop(b->workers[i].loop);
+        return;
+    }
+    conn_keepalive_sweep(w, (int64_t)moat_now_ms());
+    if (w->index == 0) {
+        broker_tick(b);
+        if (atomic_exchange(&b->reload_requested, false))
+            reload(b);
+    }
+    moat_loop_timer(l, TICK_MS, on_tick, w);
+}
+
+/* ------------------------------------------------------------ accept */
+
+typedef struct accepted {
+    moat_listener *l;
+    int fd;
+    struct sockaddr_storage sa;
+} accepted;
+
+static void adopt(moat_loop *l, void *arg)
+{
+    (void)l;
+    accepted *a = arg;
+    conn_accept(tls_worker, a->l, a->fd, (struct sockaddr *)&a->sa);
+    free(a);
+}
+
+static void on_accept(moat_loop *l, int fd, void *arg, unsigned ev)
+{
+    (void)l;
+    (void)ev;
+    moat_listener *li = arg;
+    moat_broker *b = tls_worker->b;
+    for (int k = 0; k < 64; k++) {
+        accepted *a = malloc(sizeof *a);
+        if (!a)
+            return;
+        socklen_t sl = sizeof a->sa;
+        a->l = li;
+        a->fd = accept4(fd, (struct sockaddr *)&a->sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (a->fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                LOG_WARN("listener %s: accept: %s", li->label, strerror(errno));
+            free(a);
+            return;
+        }
+        static _Atomic unsigned rr;
+        moat_worker *w = &b->workers[atomic_fetch_add(&rr, 1) % b->n_workers];
+        if (w == tls_worker) {
+            adopt(w->loop, a);
+        } else if (moat_loop_post(w->loop, adopt, a) != MOAT_OK) {
+            close(a->fd);
+            free(a);
+        }
+    }
+}
+
+static moat_err bind_listener(moat_listener *l, char *err, size_t errlen)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[8];
+    snprintf(port, sizeof port, "%u", l->conf.port);
+    int rc = getaddrinfo(l->conf.bind[0] ? l->conf.bind : NULL, port, &hints, &ai);
+    if (rc) {
+        snprintf(err, errlen, "%s: listener %s: bad address '%s': %s", l->conf.origin, l->label,
+                 l->conf.bind, gai_strerror(rc));
+        return MOAT_EINVAL;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "%s: listener %s: cannot listen on %s:%u: %s", l->conf.origin,
+                 l->label, l->conf.bind, l->conf.port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return MOAT_EIO;
+    }
+    if (ai->ai_family == AF_INET)
+        l->loopback = (ntohl(((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+    else
+        l->loopback = IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr);
+    freeaddrinfo(ai);
+    l->fd = fd;
+    return MOAT_OK;
+}
+
+/* ---------------------------------------------------------- lifecycle */
+
+static unsigned default_workers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, size_t errlen)
+{
+    moat_broker *b = calloc(1, sizeof *b);
+    if (!b)
+        return MOAT_ENOMEM;
+    b->conf = *conf;
+    pthread_mutex_init(&b->lock, NULL);
+    b->started_at = wall_ms();
+    atomic_init(&b->next_conn_id, 1);
+    moat_err e = moat_subtree_new(&b->subs);
+    e = e ? e : moat_rettree_new(&b->retained);
+    if (e) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    e = moat_store_open(conf->data_dir, 0, &b->store, err, errlen);
+    if (e)
+        goto fail;
+    e = broker_load(b, err, errlen);
+    if (e)
+        goto fail;
+    b->n_listeners = conf->n_listeners;
+    b->listeners = calloc(conf->n_listeners ? conf->n_listeners : 1, sizeof *b->listeners);
+    if (!b->listeners) {
+        e = MOAT_ENOMEM;
+        goto fail;
+    }
+    for (uint32_t i = 0; i < b->n_listeners; i++) {
+        moat_listener *l = &b->listeners[i];
+        l->conf = conf->listeners[i];
+        l->fd = -1;
+        snprintf(l->label, sizeof l->label, "%s:%s", l->conf.type, l->conf.name);
+        e = bind_listener(l, err, errlen);
+        if (e)
+            goto fail;
+    }
+    *out = b;
+    return MOAT_OK;
+fail:
+    moat_broker_free(b);
+    return e;
+}
+
+static void *worker_main(void *arg)
+{
+    moat_worker *w = arg;
+    tls_worker = w;
+    moat_loop_run(w->loop);
+    return NULL;
+}
+
+static moat_err start_workers(moat_broker *b)
+{
+    b->n_workers = b->conf.workers ? b->conf.workers : default_workers();
+    b->workers = calloc(b->n_workers, sizeof *b->workers);
+    if (!b->workers)
+        return MOAT_ENOMEM;
+    for (uint32_t i = 0; i < b->n_workers; i++) {
+        moat_worker *w = &b->workers[i];
+        w->b = b;
+        w->index = i;
+        pthread_mutex_init(&w->dirty_lock, NULL);
+        if (moat_loop_new(&w->loop) != MOAT_OK)
+            return MOAT_ENOMEM;
+        moat_loop_set_before_sleep(w->loop, before_sleep, w);
+        moat_loop_timer(w->loop, TICK_MS, on_tick, w);
+    }
+    for (uint32_t i = 0; i < b->n_listeners; i++)
+        moat_loop_add_fd(b->workers[0].loop, b->listeners[i].fd, MOAT_EV_READ, on_accept,
+                         &b->listeners[i]);
+    for (uint32_t i = 1; i < b->n_workers; i++)
+        if (pthread_create(&b->workers[i].thread, NULL, worker_main, &b->workers[i]) != 0)
+            return MOAT_EIO;
+    return MOAT_OK;
+}
+
+static void close_all(moat_worker *w)
+{
+    tls_worker = w;
+    while (w->n_conns) {
+        moat_conn *c = w->conns[w->n_conns - 1];
+        /* Shutdown is not the client's fault: no will, session kept. */
+        c->graceful = true;
+        conn_close(c, MQTT_RC_SERVER_SHUTTING_DOWN, "server shutting down", true);
+    }
+    before_sleep(w->loop, w);
+}
+
+moat_err moat_broker_run(moat_broker *b)
+{
+    moat_err e = start_workers(b);
+    if (e)
+        return e;
+    for (uint32_t i = 0; i < b->n_listeners; i++)
+        LOG_NOTICE("listening on %s:%u (%s)", b->listeners[i].conf.bind, b->listeners[i].conf.port,
+                   b->listeners[i].label);
+    LOG_NOTICE("moat %s started: %u worker(s), data in %s, %zu session(s) and %zu retained "
+               "message(s) restored",
+               MOAT_VERSION, b->n_workers, b->conf.data_dir, b->sessions.count,
+               moat_rettree_count(b->retained));
+    tls_worker = &b->workers[0];
+    moat_loop_run(b->workers[0].loop);
+    for (uint32_t i = 1; i < b->n_workers; i++)
+        pthread_join(b->workers[i].thread, NULL);
+    for (uint32_t i = 0; i < b->n_workers; i++)
+        close_all(&b->workers[i]);
+    moat_store_sync(b->store);
+    LOG_NOTICE("moat stopped");
+    return MOAT_OK;
+}
+
+void moat_broker_stop(moat_broker *b) { atomic_store(&b->stopping, true); }
+
+void moat_broker_request_reload(moat_broker *b) { atomic_store(&b->reload_requested, true); }
+
+void moat_broker_set_conf_path(moat_broker *b, const char *path)
+{
+    snprintf(b->conf_path, sizeof b->conf_path, "%s", path ? path : "");
+}
+
+static void free_msg(void *v) { msg_unref(v); }
+
+void moat_broker_free(moat_broker *b)
+{
+    if (!b)
+        return;
+    for (uint32_t i = 0; i < b->n_workers; i++) {
+        moat_worker *w = &b->workers[i];
+        if (w->loop)
+            moat_loop_free(w->loop);
+        free(w->conns);
+        free(w->dirty);
+        pthread_mutex_destroy(&w->dirty_lock);
+    }
+    free(b->workers);
+    for (uint32_t i = 0; i < b->n_listeners; i++)
+        if (b->listeners[i].fd >= 0)
+            close(b->listeners[i].fd);
+    free(b->listeners);
+    size_t it = 0;
+    moat_map_slot *sl;
+    moat_session *all[256];
+    /* Free in-memory sessions without touching the store (they persist). */
+    for (;;) {
+        unsigned n = 0;
+        it = 0;
+        while (n < 256 && (sl = moat_map_next(&b->sessions, &it)))
+            all[n++] = sl->value;
+        if (!n)
+            break;
+        for (unsigned k = 0; k < n; k++) {
+            all[k]->persistent = false; /* keep the stored copy */
+            msg_unref(all[k]->will);
+            all[k]->will = NULL;
+            session_destroy(b, all[k]);
+        }
+    }
+    moat_map_free(&b->sessions);
+    moat_map_free(&b->share_rr);
+    if (b->subs)
+        moat_subtree_free(b->subs);
+    if (b->retained)
+        moat_rettree_free(b->retained, free_msg);
+    for (uint32_t i = 0; i < b->cap_groups; i++) {
+        free(b->groups[i].members);
+        free(b->groups[i].opts);
+        free(b->groups[i].sub_id);
+    }
+    free(b->groups);
+    free(b->targets);
+    moat_store_close(b->store);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+}

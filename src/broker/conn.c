@@ -1,0 +1,531 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One client connection: bytes in through the transport, packets decoded and
+ * dispatched to the handlers, packets out through the output buffer. Runs on
+ * the connection's worker thread only. */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "broker/internal.h"
+
+#define READ_CHUNK 16384
+#define READ_BUDGET (256 * 1024) /* per event, so one client cannot starve others */
+#define OUT_HIGH_WATER (512 * 1024)
+
+void conn_ref(moat_conn *c) { atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed); }
+
+static void conn_free(moat_conn *c)
+{
+    moat_buf_free(&c->in);
+    moat_buf_free(&c->out);
+    for (uint32_t i = 0; i < c->alias_in_cap; i++)
+        free(c->alias_in[i]);
+    free(c->alias_in);
+    moat_map_free(&c->alias_out);
+    msg_unref(c->will);
+    free(c->client_id);
+    free(c->username);
+    free(c);
+}
+
+void conn_unref(moat_conn *c)
+{
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        conn_free(c);
+}
+
+/* ------------------------------------------------------------- output */
+
+static void update_write_interest(moat_conn *c)
+{
+    bool want = moat_buf_avail(&c->out) > 0 || c->tr->ops->wants_write(c->tr);
+    if (want == c->want_write)
+        return;
+    c->want_write = want;
+    moat_loop_mod_fd(c->worker->loop, c->tr->fd, MOAT_EV_READ | (want ? MOAT_EV_WRITE : 0));
+}
+
+/* Write what we can; MOAT_EIO when the peer is gone. */
+static moat_err conn_write_out(moat_conn *c)
+{
+    while (moat_buf_avail(&c->out)) {
+        size_t n = 0;
+        moat_err e = c->tr->ops->write(c->tr, moat_buf_head(&c->out), moat_buf_avail(&c->out), &n);
+        if (e == MOAT_EAGAIN)
+            break;
+        if (e)
+            return e;
+        atomic_fetch_add_explicit(&c->worker->b->stats.bytes_sent, n, memory_order_relaxed);
+        moat_buf_consume(&c->out, n);
+    }
+    if (c->state != CS_CLOSED)
+        update_write_interest(c);
+    return MOAT_OK;
+}
+
+moat_err conn_send(moat_conn *c, const mqtt_packet *p)
+{
+    size_t n = 0;
+    moat_err e = mqtt_encode(p, c->version ? c->version : MQTT_V311, &c->out, &n);
+    if (e)
+        LOG_ERROR("client %s: cannot encode %s: %s", c->client_id ? c->client_id : "-",
+                  mqtt_packet_name(p->type), moat_strerror(e));
+    return e;
+}
+
+/* ---------------------------------------------------------- delivery */
+
+static uint16_t next_packet_id(moat_session *s)
+{
+    for (;;) {
+        uint16_t id = s->next_pid++;
+        if (s->next_pid == 0)
+            s->next_pid = 1;
+        if (id == 0)
+            continue;
+        bool used = false;
+        for (qentry *e = s->inflight.head; e && !used; e = e->next)
+            used = e->packet_id == id;
+        if (!used)
+            return id;
+    }
+}
+
+/* Topic alias toward the client: the first alias_max_out distinct topics get
+ * an alias; the first PUBLISH carries topic + alias, later ones only the
+ * alias. */
+static void apply_alias(moat_conn *c, const moat_msg *m, mqtt_packet *p)
+{
+    if (!c->alias_max_out || m->topic_len == 0)
+        return;
+    uintptr_t a = (uintptr_t)moat_map_get(&c->alias_out, m->topic, m->topic_len);
+    if (a) {
+        p->props.has |= MQTT_HAS(MQTT_PROP_TOPIC_ALIAS);
+        p->props.topic_alias = (uint16_t)a;
+        p->u.publish.topic.len = 0;
+        return;
+    }
+    if (c->alias_out_next >= c->alias_max_out)
+        return;
+    a = ++c->alias_out_next;
+    if (moat_map_put(&c->alias_out, m->topic, m->topic_len, (void *)a, NULL) != MOAT_OK) {
+        c->alias_out_next--;
+        return;
+    }
+    p->props.has |= MQTT_HAS(MQTT_PROP_TOPIC_ALIAS);
+    p->props.topic_alias = (uint16_t)a;
+}
+
+/* Encode a PUBLISH for entry e. Returns false when the client's maximum packet
+ * size forbids it (the message is then dropped for this client). */
+static bool encode_publish(moat_conn *c, qentry *e, int64_t now_wall)
+{
+    moat_msg *m = e->msg;
+    mqtt_packet p;
+    memset(&p, 0, sizeof p);
+    p.type = MQTT_PUBLISH;
+    p.u.publish.topic = (mqtt_bin){(const uint8_t *)m->topic, m->topic_len};
+    p.u.publish.payload = (mqtt_bin){m->payload, m->payload_len};
+    p.u.publish.qos = e->qos;
+    p.u.publish.dup = e->dup;
+    p.u.publish.retain = e->retain;
+    p.u.publish.packet_id = e->packet_id;
+    if (c->version == MQTT_V5) {
+        p.props.raw = m->props;
+        p.props.raw_len = m->props_len;
+        if (m->has_expiry) {
+            int64_t left = (m->expiry_at - now_wall + 999) / 1000;
+            p.props.has |= MQTT_HAS(MQTT_PROP_MESSAGE_EXPIRY);
+            p.props.message_expiry = left > 0 ? (uint32_t)left : 0;
+        }
+        p.props.sub_ids = e->sub_ids;
+        p.props.n_sub_ids = e->n_sub_ids;
+    }
+    size_t before = c->out.len, n = 0;
+    mqtt_packet full = p;
+    if (c->version == MQTT_V5)
+        apply_alias(c, m, &p);
+    if (mqtt_encode(&p, c->version, &c->out, &n) != MOAT_OK)
+        return false;
+    if (c->max_packet_out && n > c->max_packet_out) {
+        c->out.len = before;
+        /* Maybe the alias made it small enough; if not, drop. */
+        (void)full;
+        return false;
+    }
+    atomic_fetch_add_explicit(&c->worker->b->stats.msgs_sent, 1, memory_order_relaxed);
+    return true;
+}
+
+static bool expired(const qentry *e, int64_t now_wall)
+{
+    return e->msg->has_expiry && now_wall >= e->msg->expiry_at;
+}
+
+/* Move queued messages into the output buffer while the client's receive
+ * maximum and our output high-water mark allow. Lock held. */
+static void pump(moat_conn *c, moat_session *s)
+{
+    moat_broker *b = c->worker->b;
+    int64_t now = wall_ms();
+    uint32_t window = c->recv_max < b->conf.max_inflight ? c->recv_max : b->conf.max_inflight;
+    while (s->queue.head && moat_buf_avail(&c->out) < OUT_HIGH_WATER) {
+        qentry *e = s->queue.head;
+        if (e->qos > 0 && s->inflight.len >= window)
+            break;
+        qlist_pop(&s->queue);
+        if (expired(e, now)) {
+            session_unpersist_entry(b, s, e);
+            qentry_free(e);
+            continue;
+        }
+        if (e->qos == 0) {
+            encode_publish(c, e, now);
+            qentry_free(e);
+            continue;
+        }
+        e->packet_id = next_packet_id(s);
+        e->state = QE_WAIT_ACK;
+        if (!encode_publish(c, e, now)) {
+            session_unpersist_entry(b, s, e);
+            qentry_free(e);
+            continue;
+        }
+        e->sent_at = (int64_t)moat_now_ms();
+        qlist_push(&s->inflight, e);
+        if (e->qos == 2)
+            session_persist_entry(b, s, e);
+    }
+}
+
+/* Resend the in-flight window after a session resumes: PUBLISH with DUP for
+ * those awaiting PUBACK/PUBREC, PUBREL for those awaiting PUBCOMP. Lock held. */
+void conn_resend_inflight(moat_conn *c, moat_session *s)
+{
+    int64_t now = wall_ms();
+    for (qentry *e = s->inflight.head; e; e = e->next) {
+        if (e->state == QE_WAIT_COMP) {
+            mqtt_packet p = {.type = MQTT_PUBREL};
+            p.flags = 2;
+            p.u.ack.packet_id = e->packet_id;
+            conn_send(c, &p);
+            continue;
+        }
+        e->dup = true;
+        encode_publish(c, e, now);
+    }
+}
+
+void conn_flush(moat_conn *c)
+{
+    if (c->state != CS_CONNECTED)
+        return;
+    moat_broker *b = c->worker->b;
+    pthread_mutex_lock(&b->lock);
+    if (c->session)
+        pump(c, c->session);
+    pthread_mutex_unlock(&b->lock);
+    if (conn_write_out(c) != MOAT_OK)
+        conn_close(c, MQTT_RC_UNSPECIFIED, "write error", false);
+}
+
+/* -------------------------------------------------------------- close */
+
+static void send_disconnect(moat_conn *c, uint8_t reason, const char *text)
+{
+    mqtt_packet p = {.type = MQTT_DISCONNECT};
+    p.u.disconnect.reason = reason;
+    if (text && c->request_problem_info) {
+        p.props.has |= MQTT_HAS(MQTT_PROP_REASON_STRING);
+        p.props.reason_string = (mqtt_bin){(const uint8_t *)text, (uint32_t)strlen(text)};
+    }
+    conn_send(c, &p);
+}
+
+void conn_close(moat_conn *c, uint8_t reason, const char *text, bool disconnect)
+{
+    if (c->state == CS_CLOSED)
+        return;
+    moat_broker *b = c->worker->b;
+    if (disconnect && c->version == MQTT_V5 && c->state == CS_CONNECTED && reason >= 0x80)
+        send_disconnect(c, reason, text);
+    bool was_connected = c->state == CS_CONNECTED;
+    c->state = CS_CLOSED;
+    if (moat_buf_avail(&c->out))
+        conn_write_out(c); /* best effort: CONNACK/DISCONNECT with the reason */
+    moat_loop_del_fd(c->worker->loop, c->tr->fd);
+    c->tr->ops->close(c->tr);
+    c->tr = NULL;
+    if (was_connected) {
+        session_on_conn_closed(c);
+        atomic_fetch_sub(&b->stats.clients_connected, 1);
+        LOG_INFO("client disconnected: id=%s user=%s peer=%s listener=%s reason=%s (0x%02x)",
+                 c->client_id, c->username ? c->username : "-", c->peer, c->listener->label,
+                 text ? text : "normal", reason);
+    } else {
+        LOG_DEBUG("connection closed before CONNECT: peer=%s listener=%s reason=%s", c->peer,
+                  c->listener->label, text ? text : "closed");
+    }
+    atomic_fetch_sub(&c->listener->count, 1);
+    atomic_fetch_sub(&b->conn_count, 1);
+    worker_remove_conn(c->worker, c);
+    conn_unref(c);
+}
+
+/* ----------------------------------------------------------- dispatch */
+
+static uint8_t reason_from_err(moat_err e)
+{
+    switch (e) {
+    case MOAT_EMALFORMED:
+        return MQTT_RC_MALFORMED;
+    case MOAT_EPROTOCOL:
+        return MQTT_RC_PROTOCOL_ERROR;
+    case MOAT_ETOOLARGE:
+        return MQTT_RC_PACKET_TOO_LARGE;
+    case MOAT_EPAYLOADFMT:
+        return MQTT_RC_PAYLOAD_FORMAT_INVALID;
+    case MOAT_ETOPIC:
+        return MQTT_RC_TOPIC_NAME_INVALID;
+    case MOAT_EVERSION:
+        return MQTT_RC_UNSUPPORTED_VERSION;
+    default:
+        return MQTT_RC_UNSPECIFIED;
+    }
+}
+
+static moat_err dispatch(moat_conn *c, mqtt_packet *p)
+{
+    if (c->state == CS_NEW) {
+        if (p->type != MQTT_CONNECT) {
+            c->close_text = "first packet is not CONNECT";
+            return MOAT_EPROTOCOL;
+        }
+        return handle_connect(c, p);
+    }
+    switch (p->type) {
+    case MQTT_PUBLISH:
+        return handle_publish(c, p);
+    case MQTT_PUBACK:
+    case MQTT_PUBREC:
+    case MQTT_PUBCOMP:
+        return handle_puback(c, p);
+    case MQTT_PUBREL:
+        return handle_pubrel(c, p);
+    case MQTT_SUBSCRIBE:
+        return handle_subscribe(c, p);
+    case MQTT_UNSUBSCRIBE:
+        return handle_unsubscribe(c, p);
+    case MQTT_PINGREQ: {
+        mqtt_packet r = {.type = MQTT_PINGRESP};
+        return conn_send(c, &r);
+    }
+    case MQTT_DISCONNECT:
+        return handle_disconnect(c, p);
+    case MQTT_CONNECT:
+        c->close_text = "second CONNECT";
+        return MOAT_EPROTOCOL;
+    case MQTT_AUTH:
+        c->close_text = "AUTH without an authentication method";
+        return MOAT_EPROTOCOL;
+    default:
+        c->close_text = "packet type not allowed from a client";
+        return MOAT_EPROTOCOL;
+    }
+}
+
+/* Reject a packet whose declared size exceeds what we accept, before we
+ * buffer it. */
+static moat_err check_frame(moat_conn *c, size_t *need)
+{
+    size_t hl;
+    uint32_t rem;
+    moat_err e = mqtt_frame(moat_buf_head(&c->in), moat_buf_avail(&c->in), &hl, &rem);
+    if (e)
+        return e;
+    *need = hl + rem;
+    if (*need > c->worker->b->conf.max_packet_size) {
+        c->close_text = "packet larger than mqtt.max_packet_size";
+        return MOAT_ETOOLARGE;
+    }
+    return MOAT_OK;
+}
+
+static void fail(moat_conn *c, moat_err e)
+{
+    uint8_t rc = c->close_reason ? c->close_reason : reason_from_err(e);
+    if (!c->close_text)
+        c->close_text = moat_strerror(e);
+    if (c->state == CS_NEW && e == MOAT_ETOOLARGE)
+        LOG_WARN("peer=%s listener=%s: CONNECT larger than mqtt.max_packet_size (%u bytes)",
+                 c->peer, c->listener->label, c->worker->b->conf.max_packet_size);
+    conn_close(c, rc, c->close_text, true);
+}
+
+/* Decode and handle every whole packet in the input buffer. */
+static void process_input(moat_conn *c)
+{
+    while (c->state != CS_CLOSED && moat_buf_avail(&c->in) > 0) {
+        size_t need = 0;
+        moat_err e = check_frame(c, &need);
+        if (e == MOAT_ENEEDMORE)
+            return;
+        if (!e && moat_buf_avail(&c->in) < need)
+            return;
+        mqtt_packet p;
+        size_t used = 0;
+        if (!e)
+            e = mqtt_decode(moat_buf_head(&c->in), moat_buf_avail(&c->in), c->version, &p, &used);
+        if (e == MOAT_EVERSION && c->state == CS_NEW) {
+            handle_connect(c, &p); /* answers with the right CONNACK and closes */
+            return;
+        }
+        if (!e)
+            e = dispatch(c, &p);
+        if (e) {
+            fail(c, e);
+            return;
+        }
+        atomic_fetch_add_explicit(&c->worker->b->stats.bytes_received, used, memory_order_relaxed);
+        if (c->state != CS_CLOSED)
+            moat_buf_consume(&c->in, used);
+    }
+}
+
+static void on_readable(moat_conn *c)
+{
+    size_t budget = READ_BUDGET;
+    while (c->state != CS_CLOSED && budget > 0) {
+        if (moat_buf_reserve(&c->in, READ_CHUNK) != MOAT_OK) {
+            conn_close(c, MQTT_RC_UNSPECIFIED, "out of memory", false);
+            return;
+        }
+        size_t n = 0;
+        moat_err e = c->tr->ops->read(c->tr, c->in.data + c->in.len, c->in.cap - c->in.len, &n);
+        if (e == MOAT_EAGAIN)
+            break;
+        if (e) {
+            conn_close(c, MQTT_RC_UNSPECIFIED, e == MOAT_EOF ? "connection closed by peer" : "read error",
+                       false);
+            return;
+        }
+        c->in.len += n;
+        budget = n < budget ? budget - n : 0;
+        c->last_rx = (int64_t)moat_now_ms();
+        process_input(c);
+        if (c->state == CS_CLOSED)
+            return;
+        if (n < READ_CHUNK && !c->tr->ops->has_pending(c->tr))
+            break;
+    }
+}
+
+static void on_io(moat_loop *l, int fd, void *arg, unsigned ev)
+{
+    (void)l;
+    (void)fd;
+    moat_conn *c = arg;
+    conn_ref(c);
+    if (ev & (MOAT_EV_READ | MOAT_EV_ERROR))
+        on_readable(c);
+    if (c->state == CS_CONNECTED && (ev & MOAT_EV_WRITE) && moat_buf_avail(&c->out) == 0)
+        conn_flush(c); /* drained: pump more */
+    else if (c->state != CS_CLOSED && conn_write_out(c) != MOAT_OK)
+        conn_close(c, MQTT_RC_UNSPECIFIED, "write error", false);
+    if (c->state == CS_CONNECTED && moat_buf_avail(&c->out) < OUT_HIGH_WATER / 2)
+        conn_flush(c);
+    conn_unref(c);
+}
+
+/* ------------------------------------------------------------- accept */
+
+static void peer_name(const struct sockaddr *sa, char *out, size_t len, bool *loopback)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    *loopback = false;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        port = ntohs(in->sin_port);
+        *loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+        snprintf(out, len, "%s:%u", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+        *loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+                    (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127);
+        snprintf(out, len, "[%s]:%u", ip, port);
+    } else {
+        snprintf(out, len, "unknown");
+    }
+}
+
+moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sockaddr *sa)
+{
+    moat_broker *b = w->b;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    moat_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return MOAT_ENOMEM;
+    }
+    if (moat_tcp_transport_new(fd, &c->tr) != MOAT_OK) {
+        free(c);
+        close(fd);
+        return MOAT_ENOMEM;
+    }
+    atomic_init(&c->refs, 1);
+    c->worker = w;
+    c->listener = l;
+    c->id = atomic_fetch_add(&b->next_conn_id, 1);
+    c->created = c->last_rx = (int64_t)moat_now_ms();
+    c->recv_max = 65535;
+    c->request_problem_info = true;
+    peer_name(sa, c->peer, sizeof c->peer, &c->is_loopback_peer);
+    unsigned lc = atomic_fetch_add(&l->count, 1) + 1;
+    unsigned gc = atomic_fetch_add(&b->conn_count, 1) + 1;
+    if (lc > l->conf.max_connections) {
+        c->over_limit = true;
+        LOG_WARN("peer=%s: connection refused: listener.%s.%s.max_connections (%u) reached", c->peer,
+                 l->conf.type, l->conf.name, l->conf.max_connections);
+    } else if (gc > b->conf.max_connections) {
+        c->over_limit = true;
+        LOG_WARN("peer=%s: connection refused: node.max_connections (%u) reached", c->peer,
+                 b->conf.max_connections);
+    }
+    if (moat_loop_add_fd(w->loop, fd, MOAT_EV_READ, on_io, c) != MOAT_OK) {
+        atomic_fetch_sub(&l->count, 1);
+        atomic_fetch_sub(&b->conn_count, 1);
+        c->tr->ops->close(c->tr);
+        free(c);
+        return MOAT_EIO;
+    }
+    worker_add_conn(w, c);
+    LOG_DEBUG("connection accepted: peer=%s listener=%s", c->peer, l->label);
+    return MOAT_OK;
+}
+
+/* Keep alive: 1.5 times the interval without a packet closes the connection;
+ * a connection that never sends CONNECT is closed after 10 seconds. */
+void conn_keepalive_sweep(moat_worker *w, int64_t now)
+{
+    for (uint32_t i = 0; i < w->n_conns;) {
+        moat_conn *c = w->conns[i];
+        uint32_t before = w->n_conns;
+        if (c->state == CS_NEW && now - c->created > 10000)
+            conn_close(c, MQTT_RC_MAX_CONNECT_TIME, "no CONNECT within 10s", false);
+        else if (c->state == CS_CONNECTED && c->keep_alive &&
+                 now - c->last_rx > (int64_t)c->keep_alive * 1500)
+            conn_close(c, MQTT_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout", true);
+        if (w->n_conns == before)
+            i++;
+    }
+}

@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* CONNECT, DISCONNECT, session takeover and wills. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "broker/internal.h"
+
+/* v3 CONNACK return codes */
+enum { V3_ACCEPTED = 0, V3_BAD_VERSION = 1, V3_BAD_ID = 2, V3_UNAVAILABLE = 3, V3_BAD_AUTH = 4,
+       V3_NOT_AUTHORIZED = 5 };
+
+static uint8_t v3_code(uint8_t rc)
+{
+    switch (rc) {
+    case MQTT_RC_SUCCESS:
+        return V3_ACCEPTED;
+    case MQTT_RC_UNSUPPORTED_VERSION:
+        return V3_BAD_VERSION;
+    case MQTT_RC_CLIENT_ID_INVALID:
+        return V3_BAD_ID;
+    case MQTT_RC_BAD_USER_OR_PASSWORD:
+        return V3_BAD_AUTH;
+    case MQTT_RC_NOT_AUTHORIZED:
+        return V3_NOT_AUTHORIZED;
+    default:
+        return V3_UNAVAILABLE;
+    }
+}
+
+/* Refuse the CONNECT with a CONNACK carrying rc and close. */
+static moat_err refuse(moat_conn *c, uint8_t rc, const char *why)
+{
+    mqtt_packet p = {.type = MQTT_CONNACK};
+    p.u.connack.reason = c->version == MQTT_V5 ? rc : v3_code(rc);
+    if (c->version == MQTT_V5 && why && c->request_problem_info) {
+        p.props.has |= MQTT_HAS(MQTT_PROP_REASON_STRING);
+        p.props.reason_string = (mqtt_bin){(const uint8_t *)why, (uint32_t)strlen(why)};
+    }
+    conn_send(c, &p);
+    LOG_NOTICE("connection refused: id=%s peer=%s listener=%s reason=%s (0x%02x)",
+               c->client_id ? c->client_id : "-", c->peer, c->listener->label, why, rc);
+    conn_close(c, rc, why, false);
+    return MOAT_OK;
+}
+
+static bool anonymous_allowed(const moat_conn *c)
+{
+    switch (c->worker->b->conf.allow_anonymous) {
+    case MOAT_ANON_TRUE:
+        return true;
+    case MOAT_ANON_FALSE:
+        return false;
+    default:
+        return c->listener->loopback || c->is_loopback_peer;
+    }
+}
+
+static moat_err make_will(moat_conn *c, const mqtt_packet *p)
+{
+    moat_broker *b = c->worker->b;
+    const mqtt_bin *t = &p->u.connect.will_topic;
+    if (!mqtt_topic_name_valid((const char *)t->p, t->len, b->conf.max_topic_levels))
+        return MOAT_ETOPIC;
+    const mqtt_props *wp = &p->u.connect.will_props;
+    if ((wp->has & MQTT_HAS(MQTT_PROP_PAYLOAD_FORMAT)) && wp->payload_format == 1 &&
+        !mqtt_utf8_valid(p->u.connect.will_payload.p, p->u.connect.will_payload.len))
+        return MOAT_EPAYLOADFMT;
+    moat_buf props = MOAT_BUF_INIT;
+    if (c->version == MQTT_V5 &&
+        mqtt_props_copy_filtered(wp->raw, wp->raw_len,
+                                 MQTT_HAS(MQTT_PROP_WILL_DELAY) | MQTT_HAS(MQTT_PROP_MESSAGE_EXPIRY),
+                                 &props) != MOAT_OK) {
+        moat_buf_free(&props);
+        return MOAT_ENOMEM;
+    }
+    c->will = msg_new((const char *)t->p, t->len, p->u.connect.will_payload.p,
+                      p->u.connect.will_payload.len, props.data, props.len);
+    moat_buf_free(&props);
+    if (!c->will)
+        return MOAT_ENOMEM;
+    c->will->qos = p->u.connect.will_qos;
+    c->will->retain = p->u.connect.will_retain;
+    if (wp->has & MQTT_HAS(MQTT_PROP_PAYLOAD_FORMAT))
+        c->will->payload_format = wp->payload_format;
+    if (wp->has & MQTT_HAS(MQTT_PROP_MESSAGE_EXPIRY)) {
+        c->will->has_expiry = true;
+        c->will->expiry_at = wall_ms() + (int64_t)wp->message_expiry * 1000;
+    }
+    c->will_qos = p->u.connect.will_qos;
+    c->will_delay = (wp->has & MQTT_HAS(MQTT_PROP_WILL_DELAY)) ? wp->will_delay : 0;
+    return MOAT_OK;
+}
+
+/* Read the client's v5 CONNECT properties into the connection. */
+static moat_err read_props(moat_conn *c, const mqtt_props *pr, uint32_t *expiry)
+{
+    moat_broker *b = c->worker->b;
+    if (pr->has & MQTT_HAS(MQTT_PROP_AUTH_METHOD)) {
+        c->close_reason = MQTT_RC_BAD_AUTH_METHOD;
+        return MOAT_EINVAL;
+    }
+    if (pr->has & MQTT_HAS(MQTT_PROP_SESSION_EXPIRY))
+        *expiry = pr->session_expiry;
+    if (pr->has & MQTT_HAS(MQTT_PROP_RECEIVE_MAX))
+        c->recv_max = pr->receive_max;
+    if (pr->has & MQTT_HAS(MQTT_PROP_MAX_PACKET_SIZE))
+        c->max_packet_out = pr->max_packet_size;
+    if (pr->has & MQTT_HAS(MQTT_PROP_TOPIC_ALIAS_MAX))
+        c->alias_max_out = pr->topic_alias_max;
+    if (pr->has & MQTT_HAS(MQTT_PROP_REQUEST_PROBLEM_INFO))
+        c->request_problem_info = pr->request_problem_info;
+    (void)b;
+    return MOAT_OK;
+}
+
+static void fill_connack_props(moat_conn *c, mqtt_packet *ack, uint32_t granted_expiry,
+                               uint32_t asked_expiry, bool assigned, bool ka_changed)
+{
+    moat_broker *b = c->worker->b;
+    mqtt_props *pr = &ack->props;
+    if (granted_expiry != asked_expiry) {
+        pr->has |= MQTT_HAS(MQTT_PROP_SESSION_EXPIRY);
+        pr->session_expiry = granted_expiry;
+    }
+    pr->has |= MQTT_HAS(MQTT_PROP_RECEIVE_MAX) | MQTT_HAS(MQTT_PROP_MAX_PACKET_SIZE) |
+               MQTT_HAS(MQTT_PROP_TOPIC_ALIAS_MAX);
+    pr->receive_max = b->conf.max_inflight;
+    pr->max_packet_size = b->conf.max_packet_size;
+    pr->topic_alias_max = b->conf.max_topic_alias;
+    if (b->conf.max_qos_allowed < 2) {
+        pr->has |= MQTT_HAS(MQTT_PROP_MAX_QOS);
+        pr->max_qos = b->conf.max_qos_allowed;
+    }
+    if (!b->conf.retain_available) {
+        pr->has |= MQTT_HAS(MQTT_PROP_RETAIN_AVAILABLE);
+        pr->retain_available = 0;
+    }
+    if (!b->conf.wildcard_subscription) {
+        pr->has |= MQTT_HAS(MQTT_PROP_WILDCARD_SUB_AVAILABLE);
+        pr->wildcard_sub_available = 0;
+    }
+    if (!b->conf.shared_subscription) {
+        pr->has |= MQTT_HAS(MQTT_PROP_SHARED_SUB_AVAILABLE);
+        pr->shared_sub_available = 0;
+    }
+    if (assigned) {
+        pr->has |= MQTT_HAS(MQTT_PROP_ASSIGNED_CLIENT_ID);
+        pr->assigned_client_id = (mqtt_bin){(const uint8_t *)c->client_id, (uint32_t)strlen(c->client_id)};
+    }
+    if (ka_changed) {
+        pr->has |= MQTT_HAS(MQTT_PROP_SERVER_KEEP_ALIVE);
+        pr->server_keep_alive = c->keep_alive;
+    }
+}
+
+static void close_taken_over(moat_loop *l, void *arg)
+{
+    (void)l;
+    moat_conn *old = arg;
+    conn_close(old, MQTT_RC_SESSION_TAKEN_OVER, "session taken over", true);
+    conn_unref(old);
+}
+
+/* Attach c to its session (lock held). Returns session_present. */
+static bool attach_session(moat_conn *c, bool clean, uint32_t expiry)
+{
+    moat_broker *b = c->worker->b;
+    size_t idlen = strlen(c->client_id);
+    moat_session *s = moat_map_get(&b->sessions, c->client_id, idlen);
+    if (s && s->conn) {
+        moat_conn *old = s->conn;
+        old->session = NULL;
+        s->conn = NULL;
+        /* The old connection's will: a resumed session with a will delay
+         * cancels it; otherwise it goes out now (spec 3.1.3.2.2). */
+        if (old->will && !(old->will_delay > 0 && !clean))
+            broker_publish_will(b, old->will);
+        msg_unref(old->will);
+        old->will = NULL;
+        conn_ref(old);
+        if (moat_loop_post(old->worker->loop, close_taken_over, old) != MOAT_OK)
+            conn_unref(old);
+        LOG_INFO("session taken over: id=%s old peer=%s new peer=%s", c->client_id, old->peer, c->peer);
+    }
+    bool present = false;
+    if (s && clean) {
+        session_destroy(b, s);
+        s = NULL;
+    }
+    if (s) {
+        present = true;
+        if (s->will) { /* reconnected within the will delay */
+            msg_unref(s->will);
+            s->will = NULL;
+            s->will_at = 0;
+        }
+    } else {
+        s = session_new(b, c->client_id, idlen);
+        if (!s)
+            return false;
+    }
+    bool was_persistent = s->persistent;
+    s->conn = c;
+    s->version = c->version;
+    s->expiry = expiry;
+    s->persistent = expiry > 0;
+    c->session = s;
+    if (s->persistent) {
+        s->disconnected_at = 0;
+        session_persist(b, s);
+    } else if (was_persistent) {
+        moat_store_del(b->store, MOAT_T_SESSION, s->client_id, s->client_id_len);
+    }
+    return present;
+}
+
+static moat_err assign_client_id(moat_conn *c)
+{
+    moat_broker *b = c->worker->b;
+    char id[64];
+    pthread_mutex_lock(&b->lock);
+    unsigned n = ++b->assigned_id_counter;
+    pthread_mutex_unlock(&b->lock);
+    snprintf(id, sizeof id, "moat-%lx-%x-%llx", (unsigned long)(b->started_at / 1000), n,
+             (unsigned long long)c->id);
+    c->client_id = strdup(id);
+    return c->client_id ? MOAT_OK : MOAT_ENOMEM;
+}
+
+static char *dup_bin(const mqtt_bin *b)
+{
+    char *s = malloc(b->len + 1);
+    if (s) {
+        memcpy(s, b->p, b->len);
+        s[b->len] = 0;
+    }
+    return s;
+}
+
+moat_err handle_connect(moat_conn *c, mqtt_packet *p)
+{
+    moat_broker *b = c->worker->b;
+    c->version = p->u.connect.protocol_version;
+    if (c->version != MQTT_V31 && c->version != MQTT_V311 && c->version != MQTT_V5) {
+        c->version = MQTT_V311; /* answer in a form an old client understands */
+        return refuse(c, MQTT_RC_UNSUPPORTED_VERSION, "unsupported protocol version");
+    }
+    if (p->type != MQTT_CONNECT) /* EVERSION path with name/level mismatch */
+        return refuse(c, MQTT_RC_UNSUPPORTED_VERSION, "unsupported protocol version");
+    const mqtt_bin *cid = &p->u.connect.client_id;
+    bool assigned = false;
+    if (p->u.connect.has_username)
+        c->username = dup_bin(&p->u.connect.username);
+    if (cid->len == 0) {
+        if (c->version == MQTT_V31 || (c->version == MQTT_V311 && !p->u.connect.clean_start))
+            return refuse(c, MQTT_RC_CLIENT_ID_INVALID, "empty client identifier");
+        if (assign_client_id(c) != MOAT_OK)
+            return MOAT_ENOMEM;
+        assigned = true;
+    } else {
+        c->client_id = dup_bin(cid);
+        if (!c->client_id)
+            return MOAT_ENOMEM;
+    }
+    if (c->over_limit)
+        return refuse(c, c->version == MQTT_V5 ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_SERVER_UNAVAILABLE,
+                      "connection limit reached");
+    if (cid->len > b->conf.max_clientid_len || memchr(cid->p, 0, cid->len))
+        return refuse(c, MQTT_RC_CLIENT_ID_INVALID, "client identifier too long (mqtt.max_clientid_len)");
+    uint32_t asked = 0;
+    if (c->version == MQTT_V5) {
+        if (read_props(c, &p->props, &asked) != MOAT_OK)
+            return refuse(c, MQTT_RC_BAD_AUTH_METHOD, "enhanced authentication is not supported");
+    } else {
+        asked = p->u.connect.clean_start ? 0 : UINT32_MAX;
+    }
+    if (!anonymous_allowed(c))
+        return refuse(c, MQTT_RC_NOT_AUTHORIZED,
+                      "anonymous access refused on a non-loopback listener (set allow_anonymous = true)");
+    if (p->u.connect.will) {
+        moat_err e = make_will(c, p);
+        if (e == MOAT_ETOPIC)
+            return refuse(c, MQTT_RC_TOPIC_NAME_INVALID, "invalid will topic");
+        if (e == MOAT_EPAYLOADFMT)
+            return refuse(c, MQTT_RC_PAYLOAD_FORMAT_INVALID, "will payload is not UTF-8");
+        if (e)
+            return e;
+        if (c->will_qos > b->conf.max_qos_allowed)
+            return refuse(c, MQTT_RC_QOS_NOT_SUPPORTED, "will QoS above mqtt.max_qos_allowed");
+        if (c->will->retain && !b->conf.retain_available)
+            return refuse(c, MQTT_RC_RETAIN_NOT_SUPPORTED, "retain not available");
+    }
+    uint32_t granted = asked;
+    if (granted > b->conf.session_expiry_max && granted != UINT32_MAX)
+        granted = b->conf.session_expiry_max;
+    if (granted == UINT32_MAX)
+        granted = b->conf.session_expiry_max ? b->conf.session_expiry_max : UINT32_MAX;
+    c->keep_alive = p->u.connect.keep_alive;
+    bool ka_changed = false;
+    if (c->version == MQTT_V5 && b->conf.server_keepalive &&
+        b->conf.server_keepalive != c->keep_alive) {
+        c->keep_alive = b->conf.server_keepalive;
+        ka_changed = true;
+    }
+
+    mqtt_packet ack = {.type = MQTT_CONNACK};
+    pthread_mutex_lock(&b->lock);
+    ack.u.connack.session_present = attach_session(c, p->u.connect.clean_start, granted);
+    if (!c->session) {
+        pthread_mutex_unlock(&b->lock);
+        return MOAT_ENOMEM;
+    }
+    c->state = CS_CONNECTED;
+    atomic_fetch_add(&b->stats.clients_connected, 1);
+    if (c->version == MQTT_V5)
+        fill_connack_props(c, &ack, c->version == MQTT_V5 ? granted : asked, asked, assigned, ka_changed);
+    conn_send(c, &ack);
+    conn_resend_inflight(c, c->session);
+    pthread_mutex_unlock(&b->lock);
+    LOG_INFO("client connected: id=%s user=%s peer=%s listener=%s proto=%u clean=%d keepalive=%u "
+             "session_present=%d",
+             c->client_id, c->username ? c->username : "-", c->peer, c->listener->label, c->version,
+             p->u.connect.clean_start, c->keep_alive, ack.u.connack.session_present);
+    worker_mark_dirty(c);
+    return MOAT_OK;
+}
+
+moat_err handle_disconnect(moat_conn *c, mqtt_packet *p)
+{
+    uint8_t rc = c->version == MQTT_V5 ? p->u.disconnect.reason : 0;
+    if (c->version == MQTT_V5 && (p->props.has & MQTT_HAS(MQTT_PROP_SESSION_EXPIRY))) {
+        moat_broker *b = c->worker->b;
+        pthread_mutex_lock(&b->lock);
+        moat_session *s = c->session;
+        bool bad = s && s->expiry == 0 && p->props.session_expiry != 0;
+        if (s && !bad) {
+            uint32_t e = p->props.session_expiry;
+            if (e > b->conf.session_expiry_max)
+                e = b->conf.session_expiry_max;
+            if (s->persistent && e == 0)
+                moat_store_del(b->store, MOAT_T_SESSION, s->client_id, s->client_id_len);
+            s->expiry = e;
+            s->persistent = e > 0;
+        }
+        pthread_mutex_unlock(&b->lock);
+        if (bad) {
+            c->close_text = "session expiry set in DISCONNECT after CONNECT had 0";
+            return MOAT_EPROTOCOL;
+        }
+    }
+    c->graceful = rc != MQTT_RC_DISCONNECT_WITH_WILL;
+    conn_close(c, rc, rc == 0 ? "client disconnected" : "client disconnected with reason", false);
+    return MOAT_OK;
+}
+
+void session_on_conn_closed(moat_conn *c)
+{
+    moat_broker *b = c->worker->b;
+    pthread_mutex_lock(&b->lock);
+    moat_session *s = c->session;
+    if (!s) { /* taken over: the will was handled then */
+        pthread_mutex_unlock(&b->lock);
+        return;
+    }
+    s->conn = NULL;
+    c->session = NULL;
+    moat_msg *w = c->graceful ? NULL : c->will;
+    if (w) {
+        uint32_t delay = c->will_delay < s->expiry ? c->will_delay : s->expiry;
+        if (delay == 0) {
+            broker_publish_will(b, w);
+        } else {
+            s->will = msg_ref(w);
+            s->will_at = wall_ms() + (int64_t)delay * 1000;
+        }
+    }
+    if (s->expiry == 0) {
+        session_destroy(b, s);
+    } else {
+        s->disconnected_at = wall_ms();
+        if (!b->conf.mqueue_store_qos0) {
+            /* QoS 0 messages still queued are not kept for an offline client. */
+            qentry *prev = NULL, *e = s->queue.head;
+            while (e) {
+                qentry *next = e->next;
+                if (e->qos == 0) {
+                    qlist_remove(&s->queue, e, prev);
+                    qentry_free(e);
+                } else {
+                    prev = e;
+                }
+                e = next;
+            }
+        }
+        session_persist(b, s);
+    }
+    pthread_mutex_unlock(&b->lock);
+}

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Broker internals shared by the files of src/broker/.
+ *
+ * Threading model. Each worker thread runs one event loop and owns the
+ * connections it accepted: their transport, input and output buffers are
+ * touched only by that thread. Everything shared — the session table, the
+ * subscription and retained trees, each session's queue and in-flight window,
+ * statistics — is guarded by the one broker lock (b->lock). A connection is
+ * handed work from another thread by marking it dirty (worker_mark_dirty):
+ * its own loop then pumps the session's queue into the output buffer.
+ * Connections are reference counted so that a posted task can never see a
+ * freed one; sessions are only freed under the lock, and a connection finds
+ * its session through conn->session, also under the lock. */
+#ifndef MOAT_BROKER_INTERNAL_H
+#define MOAT_BROKER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "base/buf.h"
+#include "base/map.h"
+#include "broker/broker.h"
+#include "conf/conf.h"
+#include "core/loop.h"
+#include "mqtt/codec.h"
+#include "mqtt/topic.h"
+#include "store/store.h"
+#include "transport/transport.h"
+
+typedef struct moat_worker moat_worker;
+typedef struct moat_conn moat_conn;
+typedef struct moat_session moat_session;
+
+/* ------------------------------------------------------------------ msg */
+
+/* An application message as routed: immutable once made, shared by every
+ * session it is queued on (atomic refcount). */
+typedef struct moat_msg {
+    atomic_uint refs;
+    uint8_t qos;
+    bool retain;
+    bool has_expiry;
+    uint8_t payload_format;
+    int64_t expiry_at; /* wall-clock ms when the message expires (has_expiry) */
+    uint32_t topic_len;
+    uint32_t payload_len;
+    uint32_t props_len;
+    char *topic;      /* NUL-terminated, inside data */
+    uint8_t *payload; /* inside data */
+    uint8_t *props;   /* forwardable v5 properties, wire form, inside data */
+    const void *origin; /* the publishing session, for no-local (never dereferenced) */
+    char data[];
+} moat_msg;
+
+moat_msg *msg_new(const char *topic, size_t tlen, const void *payload, size_t plen,
+                  const void *props, size_t props_len);
+static inline moat_msg *msg_ref(moat_msg *m)
+{
+    atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+    return m;
+}
+void msg_unref(moat_msg *m);
+/* Serialise / parse for the store. */
+moat_err msg_serialize(const moat_msg *m, moat_buf *out);
+moat_msg *msg_deserialize(const uint8_t *p, size_t len, size_t *used);
+
+/* ------------------------------------------------------------- session */
+
+enum { QE_QUEUED = 0, QE_WAIT_ACK /* PUBACK or PUBREC */, QE_WAIT_COMP /* PUBCOMP */ };
+
+/* One message on its way to one session. */
+typedef struct qentry {
+    struct qentry *next;
+    moat_msg *msg;
+    uint64_t seq;       /* store key when persisted, else 0 */
+    uint16_t packet_id; /* 0 until sent with QoS > 0 */
+    uint8_t qos;        /* effective QoS */
+    uint8_t state;
+    bool retain;        /* retain flag as delivered */
+    bool dup;
+    uint8_t n_sub_ids;
+    uint32_t sub_ids[4];
+    int64_t sent_at;    /* monotonic ms of the last send, for retry */
+} qentry;
+
+typedef struct qlist {
+    qentry *head, *tail;
+    uint32_t len;
+} qlist;
+
+/* A subscription as the session remembers it (for persistence, resume). */
+typedef struct sess_sub {
+    char *filter; /* full filter as sent, incl. "$share/g/" */
+    uint8_t options;
+    uint32_t sub_id;
+} sess_sub;
+
+/* Subscription option bits stored in moat_sub.options. */
+#define SUBOPT_QOS_MASK 0x03
+#define SUBOPT_NO_LOCAL 0x04
+#define SUBOPT_RAP 0x08
+#define SUBOPT_RH_SHIFT 4
+
+struct moat_session {
+    char *client_id;
+    size_t client_id_len;
+    moat_conn *conn;        /* NULL when offline */
+    uint8_t version;
+    bool persistent;        /* stored in the store (expiry > 0) */
+    uint32_t expiry;        /* seconds, as granted */
+    int64_t disconnected_at; /* wall ms, when offline */
+    uint64_t next_seq;      /* store sequence for queued messages */
+    uint16_t next_pid;
+    qlist inflight;         /* sent, not yet acknowledged (order of sending) */
+    qlist queue;            /* waiting to be sent */
+    uint32_t n_subs, cap_subs;
+    sess_sub *subs;
+    /* inbound QoS 2 packet ids received but not yet released */
+    uint16_t *awaiting_rel;
+    uint32_t n_awaiting_rel, cap_awaiting_rel;
+    /* will, kept while a delayed will is pending after disconnect */
+    moat_msg *will;
+    uint8_t will_qos;
+    int64_t will_at;        /* wall ms; 0 = no pending will */
+    /* routing scratch */
+    uint64_t route_epoch;
+    uint32_t route_idx;
+    uint32_t dropped;       /* messages dropped at max_mqueue_len */
+};
+
+/* --------------------------------------------------------------- conn */
+
+enum conn_state { CS_NEW = 0, CS_CONNECTED, CS_CLOSING, CS_CLOSED };
+
+typedef struct moat_listener moat_listener;
+
+struct moat_conn {
+    atomic_uint refs;
+    atomic_bool dirty;       /* queued on its worker's dirty list */
+    moat_worker *worker;
+    moat_listener *listener;
+    moat_transport *tr;
+    uint64_t id;
+    enum conn_state state;
+    uint8_t version;         /* 0 until CONNECT */
+    bool over_limit;         /* accepted past a connection limit: refuse CONNECT */
+    bool want_write;         /* EPOLLOUT armed */
+    bool graceful;           /* DISCONNECT 0x00 received: no will */
+    bool is_loopback_peer;
+    bool request_problem_info;
+    char peer[64];           /* "ip:port" */
+    moat_buf in, out;
+    int64_t last_rx;         /* monotonic ms */
+    int64_t created;
+    uint16_t keep_alive;     /* seconds, as in force */
+    /* From CONNECT; valid while connected. */
+    char *client_id;
+    char *username;
+    /* Client's v5 limits */
+    uint16_t recv_max;       /* how many QoS>0 we may have unacked at the client */
+    uint32_t max_packet_out; /* client's maximum packet size (0 = none) */
+    uint16_t alias_max_out;  /* client's topic alias maximum */
+    /* topic aliases: inbound (client->server) by number, outbound by topic */
+    char **alias_in;
+    uint32_t alias_in_cap;
+    moat_map alias_out;
+    uint16_t alias_out_next;
+    uint16_t inbound_qos_pending; /* QoS>0 publishes received, not yet completed */
+    /* will from CONNECT */
+    moat_msg *will;
+    uint8_t will_qos;
+    uint32_t will_delay;
+    uint8_t close_reason;    /* reason logged at close */
+    const char *close_text;
+    moat_session *session;   /* guarded by b->lock */
+};
+
+/* ------------------------------------------------------------- broker */
+
+struct moat_listener {
+    moat_listener_conf conf;
+    char label[80];          /* "tcp:external" */
+    int fd;
+    bool loopback;
+    atomic_uint count;
+};
+
+struct moat_worker {
+    moat_broker *b;
+    moat_loop *loop;
+    pthread_t thread;
+    unsigned index;
+    moat_conn **conns; /* all conns of this worker (for keepalive sweep) */
+    uint32_t n_conns, cap_conns;
+    moat_conn **dirty;
+    uint32_t n_dirty, cap_dirty;
+    pthread_mutex_t dirty_lock; /* dirty list is appended from other threads */
+    atomic_bool wake_posted;
+};
+
+typedef struct moat_stats {
+    atomic_uint_fast64_t msgs_received, msgs_sent, bytes_received, bytes_sent;
+    atomic_uint_fast64_t msgs_dropped;
+    atomic_uint clients_connected;
+    uint64_t clients_total; /* sessions known, under lock */
+} moat_stats;
+
+struct moat_broker {
+    moat_conf conf;
+    char conf_path[512];
+    pthread_mutex_t lock;
+    moat_store *store;
+    moat_map sessions; /* client id -> moat_session */
+    moat_subtree *subs;
+    moat_rettree *retained;
+    moat_map share_rr; /* "group\0filter" -> round-robin counter (uintptr) */
+    uint64_t route_epoch;
+    uint32_t n_workers;
+    moat_worker *workers;
+    uint32_t n_listeners;
+    moat_listener *listeners;
+    atomic_uint conn_count;
+    atomic_uint_fast64_t next_conn_id;
+    atomic_bool stopping;
+    atomic_bool reload_requested;
+    int64_t started_at; /* wall ms */
+    int64_t last_sys;   /* monotonic ms */
+    int64_t last_sync;
+    moat_stats stats;
+    uint32_t assigned_id_counter;
+    /* routing scratch (lock held) */
+    struct route_target *targets;
+    uint32_t n_targets, cap_targets;
+    struct route_group *groups;
+    uint32_t n_groups, cap_groups;
+};
+
+typedef struct route_target {
+    moat_session *s;
+    uint8_t qos;
+    bool retain;
+    uint8_t n_sub_ids;
+    uint32_t sub_ids[4];
+} route_target;
+
+typedef struct route_group {
+    const char *group; /* owned by the subtree; valid during the match */
+    const char *filter;
+    size_t flen;
+    moat_session **members;
+    uint8_t *opts;
+    uint32_t *sub_id;
+    uint32_t n, cap;
+} route_group;
+
+/* time */
+int64_t wall_ms(void);
+
+/* worker.c */
+void worker_mark_dirty(moat_conn *c); /* any thread, lock held or not */
+moat_worker *worker_current(void);
+void worker_add_conn(moat_worker *w, moat_conn *c);
+void worker_remove_conn(moat_worker *w, moat_conn *c);
+
+/* conn.c */
+void conn_ref(moat_conn *c);
+void conn_unref(moat_conn *c);
+moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sockaddr *sa);
+/* Encode and queue a packet on the connection (its loop thread only). */
+moat_err conn_send(moat_conn *c, const mqtt_packet *p);
+/* Close: for v5 sends DISCONNECT with reason first when reason >= 0x80 and
+ * send_disconnect. text: reason string for the log (and v5 packet). Loop
+ * thread only. */
+void conn_close(moat_conn *c, uint8_t reason, const char *text, bool send_disconnect);
+/* Pump the session queue into the output buffer and write. Loop thread. */
+void conn_flush(moat_conn *c);
+/* Resend the in-flight window of a resumed session (lock held). */
+void conn_resend_inflight(moat_conn *c, moat_session *s);
+void conn_keepalive_sweep(moat_worker *w, int64_t now);
+
+/* handle_*.c: each returns MOAT_OK or an error with c->close_reason set */
+moat_err handle_connect(moat_conn *c, mqtt_packet *p);
+moat_err handle_publish(moat_conn *c, mqtt_packet *p);
+moat_err handle_puback(moat_conn *c, mqtt_packet *p);  /* PUBACK, PUBREC, PUBCOMP */
+moat_err handle_pubrel(moat_conn *c, mqtt_packet *p);
+moat_err handle_subscribe(moat_conn *c, mqtt_packet *p);
+moat_err handle_unsubscribe(moat_conn *c, mqtt_packet *p);
+moat_err handle_disconnect(moat_conn *c, mqtt_packet *p);
+/* Connection gone (loop thread): detach the session, will, expiry. */
+void session_on_conn_closed(moat_conn *c);
+
+/* session.c (lock held for all) */
+moat_session *session_new(moat_broker *b, const char *id, size_t idlen);
+void session_destroy(moat_broker *b, moat_session *s); /* removes subs, store, frees */
+void session_enqueue(moat_broker *b, moat_session *s, moat_msg *m, uint8_t qos, bool retain,
+                     const uint32_t *sub_ids, uint8_t n_sub_ids);
+moat_err session_add_sub(moat_broker *b, moat_session *s, const char *filter, size_t flen,
+                         uint8_t options, uint32_t sub_id, bool *existed);
+moat_err session_del_sub(moat_broker *b, moat_session *s, const char *filter, size_t flen);
+void session_persist(moat_broker *b, moat_session *s);
+void session_persist_entry(moat_broker *b, moat_session *s, qentry *e);
+void session_unpersist_entry(moat_broker *b, moat_session *s, qentry *e);
+void qentry_free(qentry *e);
+void qlist_push(qlist *l, qentry *e);
+qentry *qlist_pop(qlist *l);
+void qlist_remove(qlist *l, qentry *e, qentry *prev);
+void broker_tick(moat_broker *b); /* wills, expiry, $SYS, sync: worker 0 */
+moat_err broker_load(moat_broker *b, char *err, size_t errlen);
+
+/* route.c (takes the lock itself) */
+void broker_publish(moat_broker *b, moat_msg *m, const void *origin_session);
+/* lock held */
+void broker_publish_locked(moat_broker *b, moat_msg *m, const void *origin_session);
+void retain_store(moat_broker *b, moat_msg *m); /* lock held */
+/* A will: kept as retained if flagged, then routed (lock held). */
+void broker_publish_will(moat_broker *b, moat_msg *w);
+
+/* sys.c */
+void sys_publish(moat_broker *b);
+
+#endif

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Configuration: one declarative table of options (conf/conf_table.c) from
+ * which come the parser, validation, `moat --help-config` and docs/config.md.
+ *
+ * File format (the seeds' / EMQX 4 style): `key = value` lines, `#` comments,
+ * blank lines ignored. Sizes take units (B, KB, MB, GB; 1KB = 1024), durations
+ * take units (ms, s, m, h, d; a bare number is seconds), booleans are
+ * true/false/on/off. Listeners are declared per name:
+ *     listener.tcp.external = 0.0.0.0:1883      (or just a port)
+ *     listener.tcp.external.max_connections = 1024000
+ */
+#ifndef MOAT_CONF_H
+#define MOAT_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "base/err.h"
+
+#define MOAT_CONF_MAX_LISTENERS 32
+
+typedef enum moat_anon {
+    MOAT_ANON_LOOPBACK = 0, /* default: anonymous only on loopback listeners/peers */
+    MOAT_ANON_TRUE,
+    MOAT_ANON_FALSE,
+} moat_anon;
+
+/* log.to: where log lines go. */
+typedef enum moat_log_to {
+    MOAT_LOG_TO_CONSOLE = 0, /* stderr only (default) */
+    MOAT_LOG_TO_FILE,        /* log.file only */
+    MOAT_LOG_TO_BOTH,        /* log.file and stderr */
+} moat_log_to;
+
+typedef struct moat_listener_conf {
+    char type[8];        /* "tcp" now; "ssl", "ws", "wss" later */
+    char name[64];       /* "external" */
+    char bind[64];       /* address part, "0.0.0.0" when only a port was given */
+    uint16_t port;
+    uint32_t max_connections;
+    char origin[300];    /* "file:line" where it was declared, for messages */
+    /* false while only options of this listener were seen (they may come
+     * before the declaration); moat_conf_validate rejects such a listener.
+     * first_key is the first such option, for that message. */
+    bool declared;
+    char first_key[128];
+} moat_listener_conf;
+
+typedef struct moat_conf {
+    /* node */
+    char data_dir[512];           /* node.data_dir, default "data" */
+    uint32_t workers;             /* node.workers, 0 = one per core */
+    uint32_t max_connections;     /* node.max_connections, global */
+    /* log */
+    int log_level;                /* log.level: moat_log_level */
+    char log_file[512];           /* log.file, "" = stderr only (cleared when log.to = console) */
+    bool log_to_console;          /* log.to = console|file|both */
+    moat_log_to log_to;           /* log.to itself; log_to_console is derived from it */
+    /* broker */
+    uint32_t sys_interval_ms;     /* broker.sys_interval, 0 disables $SYS */
+    moat_anon allow_anonymous;    /* allow_anonymous */
+    /* mqtt */
+    uint32_t max_packet_size;     /* mqtt.max_packet_size, bytes */
+    uint32_t max_clientid_len;    /* mqtt.max_clientid_len */
+    uint32_t max_topic_levels;    /* mqtt.max_topic_levels, 0 = unlimited */
+    uint8_t max_qos_allowed;      /* mqtt.max_qos_allowed */
+    uint16_t max_topic_alias;     /* mqtt.max_topic_alias (client->server) */
+    bool retain_available;        /* mqtt.retain_available */
+    bool wildcard_subscription;   /* mqtt.wildcard_subscription */
+    bool shared_subscription;     /* mqtt.shared_subscription */
+    uint16_t server_keepalive;    /* mqtt.server_keepalive, 0 = use the client's */
+    uint16_t max_inflight;        /* mqtt.max_inflight (server receive maximum too) */
+    uint32_t max_mqueue_len;      /* mqtt.max_mqueue_len, queued per session */
+    bool mqueue_store_qos0;       /* mqtt.mqueue_store_qos0 */
+    uint32_t retry_interval_ms;   /* mqtt.retry_interval */
+    uint32_t max_awaiting_rel;    /* mqtt.max_awaiting_rel */
+    uint32_t session_expiry_max;  /* mqtt.session_expiry_interval: upper bound, seconds */
+    uint32_t max_retained;        /* retainer.max_retained_messages, 0 = unlimited */
+    uint32_t max_retained_payload;/* retainer.max_payload_size, bytes */
+    uint32_t sync_interval_ms;    /* persistence.sync_interval */
+    /* listeners */
+    uint32_t n_listeners;
+    moat_listener_conf listeners[MOAT_CONF_MAX_LISTENERS];
+} moat_conf;
+
+/* Built-in defaults: one tcp listener "default" on 0.0.0.0:1883. */
+void moat_conf_defaults(moat_conf *c);
+
+/* Parse a file over the defaults. A file that declares any listener replaces
+ * the built-in default listener. On error returns MOAT_EINVAL and writes
+ * "file:line: key: what is wrong (expected ...)" to err. */
+moat_err moat_conf_load(moat_conf *c, const char *path, char *err, size_t errlen);
+/* Same, from a string (tests); name is used in messages. */
+moat_err moat_conf_load_string(moat_conf *c, const char *name, const char *text, char *err,
+                               size_t errlen);
+/* Apply one `key = value` setting (the parser's inner step). */
+moat_err moat_conf_set(moat_conf *c, const char *key, const char *value, const char *origin,
+                       char *err, size_t errlen);
+
+/* End-of-input checks, done by moat_conf_load*() itself; call it after
+ * moat_conf_set() used on its own. Rejects listeners whose options were set
+ * but which were never declared, and log.to = file|both without log.file;
+ * derives log_to_console (and clears log_file for log.to = console). */
+moat_err moat_conf_validate(moat_conf *c, char *err, size_t errlen);
+
+/* The effective configuration as `key = value` lines that load back to the
+ * same configuration (moat --check-config -v). */
+void moat_conf_dump(const moat_conf *c, FILE *f);
+
+/* For SIGHUP: how many settings that are not reloadable differ between old
+ * and next (listeners added, removed or moved count as listener.<type>.<name>);
+ * their keys go to out, comma-separated (may be NULL). 0: all differences, if
+ * any, can be applied without a restart. */
+int moat_conf_diff_static(const moat_conf *old, const moat_conf *next, char *out, size_t outlen);
+
+/* "loopback", "true", "false". */
+const char *moat_anon_name(moat_anon a);
+
+/* Human help for every option (moat --help-config). */
+void moat_conf_print_help(FILE *f);
+/* docs/config.md, generated from the table. */
+void moat_conf_print_markdown(FILE *f);
+
+/* Helpers other modules may use for their own values. */
+moat_err moat_conf_parse_size(const char *s, uint64_t *out);        /* "1MB" */
+moat_err moat_conf_parse_duration_ms(const char *s, uint64_t *out); /* "1m" */
+moat_err moat_conf_parse_bool(const char *s, bool *out);
+
+#endif

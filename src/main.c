@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* moat: command line, configuration, signals. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "broker/broker.h"
+#include "conf/conf.h"
+
+static moat_broker *g_broker;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    if (g_broker)
+        moat_broker_stop(g_broker);
+}
+
+static void on_hup(int sig)
+{
+    (void)sig;
+    if (g_broker)
+        moat_broker_request_reload(g_broker);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: moat [-c FILE] [--check-config] [--help-config [--markdown]] [--version]\n"
+               "  -c, --config FILE   configuration file (default: built-in defaults)\n"
+               "  --check-config      validate the configuration and exit (0 ok, 2 bad)\n"
+               "  --help-config       describe every configuration key\n"
+               "  --markdown          with --help-config: print docs/config.md\n"
+               "  -v, --version       print the version\n");
+}
+
+typedef struct args {
+    const char *conf;
+    int check, help_config, markdown;
+} args;
+
+static int parse_args(int argc, char **argv, args *a)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if ((!strcmp(s, "-c") || !strcmp(s, "--config")) && i + 1 < argc) {
+            a->conf = argv[++i];
+        } else if (!strcmp(s, "--check-config") || !strcmp(s, "-t")) {
+            a->check = 1;
+        } else if (!strcmp(s, "--help-config")) {
+            a->help_config = 1;
+        } else if (!strcmp(s, "--markdown")) {
+            a->markdown = 1;
+        } else if (!strcmp(s, "-v") || !strcmp(s, "--version")) {
+            printf("moat %s\n", MOAT_VERSION);
+            exit(0);
+        } else if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else {
+            fprintf(stderr, "moat: unknown argument '%s'\n", s);
+            usage(stderr);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static void setup_log(const moat_conf *c)
+{
+    moat_log_set_level((moat_log_level)c->log_level);
+    if (c->log_file[0] && moat_log_open(c->log_file, c->log_to_console) != 0)
+        LOG_ERROR("cannot open log.file %s; logging to stderr", c->log_file);
+}
+
+int main(int argc, char **argv)
+{
+    args a = {0};
+    if (parse_args(argc, argv, &a))
+        return 2;
+    if (a.help_config) {
+        if (a.markdown)
+            moat_conf_print_markdown(stdout);
+        else
+            moat_conf_print_help(stdout);
+        return 0;
+    }
+    static moat_conf conf;
+    char err[1024];
+    moat_conf_defaults(&conf);
+    if (a.conf && moat_conf_load(&conf, a.conf, err, sizeof err) != MOAT_OK) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    if (a.check) {
+        printf("%s: configuration is valid\n", a.conf ? a.conf : "built-in defaults");
+        return 0;
+    }
+    setup_log(&conf);
+    signal(SIGPIPE, SIG_IGN);
+    moat_broker *b = NULL;
+    if (moat_broker_new(&conf, &b, err, sizeof err) != MOAT_OK) {
+        LOG_ERROR("%s", err);
+        return 1;
+    }
+    moat_broker_set_conf_path(b, a.conf);
+    g_broker = b;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_hup;
+    sigaction(SIGHUP, &sa, NULL);
+    moat_err e = moat_broker_run(b);
+    g_broker = NULL;
+    moat_broker_free(b);
+    moat_log_close();
+    return e ? 1 : 0;
+}
