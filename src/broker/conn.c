@@ -147,15 +147,20 @@ static bool encode_publish(moat_conn *c, qentry *e, int64_t now_wall)
         p.props.n_sub_ids = e->n_sub_ids;
     }
     size_t before = c->out.len, n = 0;
-    mqtt_packet full = p;
+    uint16_t alias_before = c->alias_out_next;
     if (c->version == MQTT_V5)
         apply_alias(c, m, &p);
-    if (mqtt_encode(&p, c->version, &c->out, &n) != MOAT_OK)
-        return false;
-    if (c->max_packet_out && n > c->max_packet_out) {
+    moat_err err = mqtt_encode(&p, c->version, &c->out, &n);
+    if (!err && c->max_packet_out && n > c->max_packet_out) {
         c->out.len = before;
-        /* Maybe the alias made it small enough; if not, drop. */
-        (void)full;
+        err = MOAT_ETOOLARGE;
+    }
+    if (err) {
+        /* Never sent: forget an alias this PUBLISH would have introduced. */
+        if (c->alias_out_next != alias_before) {
+            moat_map_del(&c->alias_out, m->topic, m->topic_len);
+            c->alias_out_next = alias_before;
+        }
         return false;
     }
     atomic_fetch_add_explicit(&c->worker->b->stats.msgs_sent, 1, memory_order_relaxed);

@@ -187,7 +187,8 @@ moat_err moat_conf_parse_bool(const char *s, bool *out)
         const char *name;
         bool value;
     } words[] = {
-        {"true", true}, {"on", true}, {"yes", true}, {"false", false}, {"off", false}, {"no", false},
+        {"true", true},   {"on", true},   {"yes", true},
+        {"false", false}, {"off", false}, {"no", false},
     };
     for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
         if (strcasecmp(s, words[i].name) == 0) {
@@ -205,8 +206,7 @@ void conf_format_size(uint64_t bytes, char *buf, size_t n)
     static const unit units[] = {{"GB", GB}, {"MB", MB}, {"KB", KB}};
     for (size_t i = 0; bytes && i < sizeof units / sizeof units[0]; i++) {
         if (bytes % units[i].mult == 0) {
-            snprintf(buf, n, "%llu%s", (unsigned long long)(bytes / units[i].mult),
-                     units[i].name);
+            snprintf(buf, n, "%llu%s", (unsigned long long)(bytes / units[i].mult), units[i].name);
             return;
         }
     }
@@ -427,9 +427,8 @@ static bool set_number(const conf_option *o, char *field, const char *v, char *m
             conf_format_size(o->max, hi, sizeof hi);
         else
             conf_format_duration(o->max, hi, sizeof hi);
-        snprintf(msg, n, "%s is not %s (expected a number with an optional unit %s, at most %s)",
-                 q, what[o->type],
-                 o->type == CONF_SIZE ? "B, KB, MB or GB" : "ms, s, m, h or d", hi);
+        snprintf(msg, n, "%s is not %s (expected a number with an optional unit %s, at most %s)", q,
+                 what[o->type], o->type == CONF_SIZE ? "B, KB, MB or GB" : "ms, s, m, h or d", hi);
         return false;
     }
     if (e != MOAT_OK || x < o->min || x > o->max) {
@@ -470,7 +469,8 @@ static bool set_value(const conf_option *o, void *base, const char *v, char *msg
 
 /* ---- did you mean ---------------------------------------------------------------- */
 
-#define SUGGEST_MAX 160
+#define SUGGEST_MAX 160                /* longer keys get no suggestion */
+#define SUGGEST_TEXT (SUGGEST_MAX * 3) /* room for a candidate built from such a key */
 
 static size_t edit_distance(const char *a, const char *b)
 {
@@ -507,7 +507,7 @@ typedef struct suggestion {
     const char *key;
     size_t best;
     bool by_suffix;
-    char text[SUGGEST_MAX + 1];
+    char text[SUGGEST_TEXT];
 } suggestion;
 
 /* Keeps cand if it is closer to the key than what we have. A candidate with
@@ -515,8 +515,12 @@ typedef struct suggestion {
  * fallback when nothing is close by spelling: it catches a wrong section. */
 static void consider(suggestion *s, const char *cand)
 {
-    size_t d = edit_distance(s->key, cand);
-    size_t limit = 1 + strlen(s->key) / 6;
+    size_t klen = strlen(s->key), clen = strlen(cand);
+    size_t limit = 1 + klen / 6;
+    /* The distance is at least the difference in length: skip the
+     * quadratic work for candidates that cannot be close enough. */
+    size_t d =
+        (klen > clen ? klen - clen : clen - klen) > limit ? SIZE_MAX : edit_distance(s->key, cand);
     if (d <= limit && (d < s->best || s->by_suffix)) {
         s->best = d;
         s->by_suffix = false;
@@ -533,7 +537,7 @@ static void consider(suggestion *s, const char *cand)
 static bool suggest(const char *key, char *out, size_t n)
 {
     suggestion s = {.key = key, .best = SIZE_MAX};
-    char seg[2][SUGGEST_MAX], cand[SUGGEST_MAX * 3];
+    char seg[2][SUGGEST_MAX], cand[SUGGEST_TEXT];
     const char *p = strchr(key, '.');
     bool have_segs = false;
     if (strlen(key) > SUGGEST_MAX)
@@ -550,8 +554,8 @@ static bool suggest(const char *key, char *out, size_t n)
         if (!(o->flags & CONF_LISTENER)) {
             consider(&s, o->name);
         } else if (have_segs) {
-            snprintf(cand, sizeof cand, "listener.%s.%s%s%s", seg[0], seg[1],
-                     o->name[0] ? "." : "", o->name);
+            snprintf(cand, sizeof cand, "listener.%s.%s%s%s", seg[0], seg[1], o->name[0] ? "." : "",
+                     o->name);
             consider(&s, cand);
         }
     }
@@ -563,17 +567,20 @@ static bool suggest(const char *key, char *out, size_t n)
 
 static moat_err unknown_key(char *err, size_t errlen, const char *origin, const char *key)
 {
-    char hint[SUGGEST_MAX + 1];
-    if (suggest(key, hint, sizeof hint))
-        return fail(err, errlen, origin, key, "unknown key (did you mean %s?)", hint);
-    return fail(err, errlen, origin, key, "unknown key (expected a key listed by moat --help-config)");
+    char hint[SUGGEST_TEXT], shown[SUGGEST_TEXT];
+    if (suggest(key, hint, sizeof hint)) {
+        sanitize(shown, sizeof shown, hint, sizeof shown); /* may hold parts of the key */
+        return fail(err, errlen, origin, key, "unknown key (did you mean %s?)", shown);
+    }
+    return fail(err, errlen, origin, key,
+                "unknown key (expected a key listed by moat --help-config)");
 }
 
 /* ---- listeners -------------------------------------------------------------------- */
 
 typedef struct listener_key {
-    size_t type;    /* index in conf_listener_types */
-    char name[64];  /* validated */
+    size_t type;     /* index in conf_listener_types */
+    char name[64];   /* validated */
     const char *opt; /* after listener.<type>.<name>.; NULL for the declaration */
 } listener_key;
 
@@ -682,7 +689,10 @@ static void init_listener(moat_listener_conf *l, size_t type, const char *name)
     }
 }
 
-static bool is_wildcard(const char *bind) { return !strcmp(bind, "0.0.0.0") || !strcmp(bind, "::"); }
+static bool is_wildcard(const char *bind)
+{
+    return !strcmp(bind, "0.0.0.0") || !strcmp(bind, "::");
+}
 
 /* Whether two listeners could not both bind: same port and the same address,
  * or a wildcard of the same family (Linux refuses 127.0.0.1:p next to

@@ -89,12 +89,15 @@ void moat_conf_defaults(moat_conf *c);
 
 /* Parse a file over the defaults. A file that declares any listener replaces
  * the built-in default listener. On error returns MOAT_EINVAL and writes
- * "file:line: key: what is wrong (expected ...)" to err. */
+ * "file:line: key: what is wrong (expected ...)" to err; when the file cannot
+ * be read, MOAT_EIO and "file: cannot open: <strerror>". On any error *c is
+ * left exactly as it was (a bad file on SIGHUP changes nothing). */
 moat_err moat_conf_load(moat_conf *c, const char *path, char *err, size_t errlen);
 /* Same, from a string (tests); name is used in messages. */
 moat_err moat_conf_load_string(moat_conf *c, const char *name, const char *text, char *err,
                                size_t errlen);
-/* Apply one `key = value` setting (the parser's inner step). */
+/* Apply one `key = value` setting (the parser's inner step). origin ("file:line",
+ * or NULL) prefixes messages. Call moat_conf_validate() after a series of these. */
 moat_err moat_conf_set(moat_conf *c, const char *key, const char *value, const char *origin,
                        char *err, size_t errlen);
 
@@ -122,7 +125,8 @@ void moat_conf_print_help(FILE *f);
 /* docs/config.md, generated from the table. */
 void moat_conf_print_markdown(FILE *f);
 
-/* Helpers other modules may use for their own values. */
+/* Helpers other modules may use for their own values. MOAT_EINVAL when
+ * malformed, MOAT_ELIMIT when the number overflows 64 bits. */
 moat_err moat_conf_parse_size(const char *s, uint64_t *out);        /* "1MB" */
 moat_err moat_conf_parse_duration_ms(const char *s, uint64_t *out); /* "1m" */
 moat_err moat_conf_parse_bool(const char *s, bool *out);

@@ -100,7 +100,10 @@ static unsigned from_epoll(uint32_t e)
            (e & (EPOLLERR | EPOLLHUP) ? MOAT_EV_ERROR : 0);
 }
 
-static moat_err errno_err(void) { return errno == ENOMEM ? MOAT_ENOMEM : MOAT_EIO; }
+static moat_err errno_err(void)
+{
+    return errno == ENOMEM ? MOAT_ENOMEM : MOAT_EIO;
+}
 
 static fd_slot *slot_of(moat_loop *l, int fd)
 {
@@ -446,7 +449,8 @@ moat_err moat_loop_new(moat_loop **out)
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd >= 0)
         l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    moat_err e = l->evfd < 0 ? errno_err() : moat_loop_add_fd(l, l->evfd, MOAT_EV_READ, on_wake, NULL);
+    moat_err e =
+        l->evfd < 0 ? errno_err() : moat_loop_add_fd(l, l->evfd, MOAT_EV_READ, on_wake, NULL);
     if (e)
         goto fail;
     *out = l;

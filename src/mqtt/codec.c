@@ -24,7 +24,10 @@ typedef struct rd {
     const uint8_t *end;
 } rd;
 
-static inline size_t rd_left(const rd *r) { return (size_t)(r->end - r->p); }
+static inline size_t rd_left(const rd *r)
+{
+    return (size_t)(r->end - r->p);
+}
 
 static inline bool rd_u8(rd *r, uint8_t *v)
 {
@@ -49,6 +52,14 @@ static inline bool rd_u32(rd *r, uint32_t *v)
         return false;
     *v = (uint32_t)r->p[0] << 24 | (uint32_t)r->p[1] << 16 | (uint32_t)r->p[2] << 8 | r->p[3];
     r->p += 4;
+    return true;
+}
+
+static inline bool rd_skip(rd *r, size_t n)
+{
+    if (rd_left(r) < n)
+        return false;
+    r->p += n;
     return true;
 }
 
@@ -92,22 +103,31 @@ static inline bool rd_str(rd *r, mqtt_bin *b)
 
 /* ============================================================ UTF-8 */
 
-bool mqtt_utf8_valid(const uint8_t *s, size_t len)
+/* True when none of the 8 bytes at s has the high bit set or is NUL (the
+ * classic "has zero byte" test is exact about whether any byte is zero). */
+static inline bool ascii8(const uint8_t *s)
 {
     const uint64_t ones = 0x0101010101010101ull;
     const uint64_t highs = 0x8080808080808080ull;
+    uint64_t v;
+    memcpy(&v, s, 8);
+    return ((v | ((v - ones) & ~v)) & highs) == 0;
+}
+
+bool mqtt_utf8_valid(const uint8_t *s, size_t len)
+{
     size_t i = 0;
     while (i < len) {
         /* Topics and client ids are nearly always ASCII: take 8 bytes at a
-         * time while none has the high bit set and none is NUL (the classic
-         * "has zero byte" test is exact about whether any byte is zero). */
+         * time, and finish a string of 8 or more bytes with one (overlapping)
+         * look at its last 8 bytes instead of a byte-wise tail. */
         if (len - i >= 8) {
-            uint64_t v;
-            memcpy(&v, s + i, 8);
-            if (((v | ((v - ones) & ~v)) & highs) == 0) {
+            if (ascii8(s + i)) {
                 i += 8;
                 continue;
             }
+        } else if (len >= 8 && ascii8(s + len - 8)) {
+            return true;
         }
         uint8_t c = s[i];
         if (c < 0x80) {
@@ -155,8 +175,8 @@ bool mqtt_utf8_valid(const uint8_t *s, size_t len)
 const char *mqtt_packet_name(uint8_t type)
 {
     static const char *const names[16] = {
-        "RESERVED", "CONNECT", "CONNACK",     "PUBLISH",  "PUBACK",      "PUBREC",
-        "PUBREL",   "PUBCOMP", "SUBSCRIBE",   "SUBACK",   "UNSUBSCRIBE", "UNSUBACK",
+        "RESERVED", "CONNECT",  "CONNACK",    "PUBLISH", "PUBACK",      "PUBREC",
+        "PUBREL",   "PUBCOMP",  "SUBSCRIBE",  "SUBACK",  "UNSUBSCRIBE", "UNSUBACK",
         "PINGREQ",  "PINGRESP", "DISCONNECT", "AUTH",
     };
     return type < 16 ? names[type] : "UNKNOWN";
@@ -190,20 +210,18 @@ static const struct prop_info prop_table[64] = {
     PROP(MQTT_PROP_CONTENT_TYPE, PT_UTF8, false, P_MSG, content_type),
     PROP(MQTT_PROP_RESPONSE_TOPIC, PT_UTF8, false, P_MSG, response_topic),
     PROP(MQTT_PROP_CORRELATION_DATA, PT_BIN, false, P_MSG, correlation_data),
-    PROP(MQTT_PROP_SUBSCRIPTION_ID, PT_VARINT, true, PB(MQTT_PUBLISH) | PB(MQTT_SUBSCRIBE),
-         sub_id),
+    PROP(MQTT_PROP_SUBSCRIPTION_ID, PT_VARINT, true, PB(MQTT_PUBLISH) | PB(MQTT_SUBSCRIBE), sub_id),
     PROP(MQTT_PROP_SESSION_EXPIRY, PT_U32, false,
          PB(MQTT_CONNECT) | PB(MQTT_CONNACK) | PB(MQTT_DISCONNECT), session_expiry),
     PROP(MQTT_PROP_ASSIGNED_CLIENT_ID, PT_UTF8, false, PB(MQTT_CONNACK), assigned_client_id),
     PROP(MQTT_PROP_SERVER_KEEP_ALIVE, PT_U16, false, PB(MQTT_CONNACK), server_keep_alive),
-    PROP(MQTT_PROP_AUTH_METHOD, PT_UTF8, false,
-         PB(MQTT_CONNECT) | PB(MQTT_CONNACK) | PB(MQTT_AUTH), auth_method),
+    PROP(MQTT_PROP_AUTH_METHOD, PT_UTF8, false, PB(MQTT_CONNECT) | PB(MQTT_CONNACK) | PB(MQTT_AUTH),
+         auth_method),
     PROP(MQTT_PROP_AUTH_DATA, PT_BIN, false, PB(MQTT_CONNECT) | PB(MQTT_CONNACK) | PB(MQTT_AUTH),
          auth_data),
     PROP(MQTT_PROP_REQUEST_PROBLEM_INFO, PT_BYTE, false, PB(MQTT_CONNECT), request_problem_info),
     PROP(MQTT_PROP_WILL_DELAY, PT_U32, false, P_WILL, will_delay),
-    PROP(MQTT_PROP_REQUEST_RESPONSE_INFO, PT_BYTE, false, PB(MQTT_CONNECT),
-         request_response_info),
+    PROP(MQTT_PROP_REQUEST_RESPONSE_INFO, PT_BYTE, false, PB(MQTT_CONNECT), request_response_info),
     PROP(MQTT_PROP_RESPONSE_INFO, PT_UTF8, false, PB(MQTT_CONNACK), response_info),
     PROP(MQTT_PROP_SERVER_REFERENCE, PT_UTF8, false, PB(MQTT_CONNACK) | PB(MQTT_DISCONNECT),
          server_reference),
@@ -217,8 +235,7 @@ static const struct prop_info prop_table[64] = {
     PROP(MQTT_PROP_TOPIC_ALIAS, PT_U16, false, PB(MQTT_PUBLISH), topic_alias),
     PROP(MQTT_PROP_MAX_QOS, PT_BYTE, false, PB(MQTT_CONNACK), max_qos),
     PROP(MQTT_PROP_RETAIN_AVAILABLE, PT_BYTE, false, PB(MQTT_CONNACK), retain_available),
-    [MQTT_PROP_USER_PROPERTY] = {PT_PAIR, false, P_ALL & ~PB(MQTT_PINGREQ) & ~PB(MQTT_PINGRESP),
-                                 0},
+    [MQTT_PROP_USER_PROPERTY] = {PT_PAIR, false, P_ALL & ~PB(MQTT_PINGREQ) & ~PB(MQTT_PINGRESP), 0},
     PROP(MQTT_PROP_MAX_PACKET_SIZE, PT_U32, true, PB(MQTT_CONNECT) | PB(MQTT_CONNACK),
          max_packet_size),
     PROP(MQTT_PROP_WILDCARD_SUB_AVAILABLE, PT_BYTE, false, PB(MQTT_CONNACK),
@@ -236,14 +253,6 @@ static inline const struct prop_info *prop_lookup(uint32_t id)
 
 /* Step over one property value of the given type (input already validated
  * by the decoder, but still bounds-checked). */
-static inline bool rd_skip(rd *r, size_t n)
-{
-    if (rd_left(r) < n)
-        return false;
-    r->p += n;
-    return true;
-}
-
 static bool skip_value(rd *r, uint8_t type)
 {
     uint32_t v;
@@ -352,6 +361,8 @@ static moat_err dec_props(rd *r, uint16_t pkt, mqtt_props *pr)
     uint32_t n;
     if (!rd_varint(r, &n) || n > rd_left(r))
         return MOAT_EMALFORMED;
+    if (n == 0)
+        return MOAT_OK; /* the common case: nothing to look at */
     rd pr_r = {r->p, r->p + n};
     pr->raw = r->p;
     pr->raw_len = n;
@@ -390,8 +401,8 @@ static const struct rc_set rc_sets[16] = {
     [MQTT_PUBREL] = {LO(0x00), HI(0x92)},
     [MQTT_PUBCOMP] = {LO(0x00), HI(0x92)},
     [MQTT_SUBACK] = {LO(0x00) | LO(0x01) | LO(0x02), HI(0x80) | HI(0x83) | HI(0x87) | HI(0x8F) |
-                                                         HI(0x91) | HI(0x97) | HI(0x9E) |
-                                                         HI(0xA1) | HI(0xA2)},
+                                                         HI(0x91) | HI(0x97) | HI(0x9E) | HI(0xA1) |
+                                                         HI(0xA2)},
     [MQTT_UNSUBACK] = {LO(0x00) | LO(0x11), HI(0x80) | HI(0x83) | HI(0x87) | HI(0x8F) | HI(0x91)},
     [MQTT_DISCONNECT] = {LO(0x00) | LO(0x04),
                          HI(0x80) | HI(0x81) | HI(0x82) | HI(0x83) | HI(0x87) | HI(0x89) |
@@ -466,7 +477,10 @@ moat_err mqtt_frame(const uint8_t *buf, size_t len, size_t *header_len, uint32_t
 
 /* ===================================================== packet decoding */
 
-static moat_err finish(const rd *r) { return r->p == r->end ? MOAT_OK : MOAT_EMALFORMED; }
+static moat_err finish(const rd *r)
+{
+    return r->p == r->end ? MOAT_OK : MOAT_EMALFORMED;
+}
 
 static bool version_known(mqtt_bin name, uint8_t level)
 {
@@ -1012,7 +1026,10 @@ static uint8_t *put_props(uint8_t *w, const mqtt_props *pr, uint32_t len)
 }
 
 /* Size of the property length prefix plus the block. */
-static inline uint64_t props_total(uint32_t len) { return varint_size(len) + len; }
+static inline uint64_t props_total(uint32_t len)
+{
+    return varint_size(len) + len;
+}
 
 /* ===================================================== packet encoding */
 
@@ -1064,8 +1081,7 @@ static moat_err connect_len(const mqtt_packet *p, mqtt_bin name, bool v5, uint64
     uint64_t n = 1 + 1 + 2; /* level, flags, keep alive */
     bool ok = bin_size(name, &n) && bin_size(p->u.connect.client_id, &n);
     if (p->u.connect.will)
-        ok = ok && bin_size(p->u.connect.will_topic, &n) &&
-             bin_size(p->u.connect.will_payload, &n);
+        ok = ok && bin_size(p->u.connect.will_topic, &n) && bin_size(p->u.connect.will_payload, &n);
     if (p->u.connect.has_username)
         ok = ok && bin_size(p->u.connect.username, &n);
     if (p->u.connect.has_password)
@@ -1154,7 +1170,8 @@ static moat_err enc_publish(const mqtt_packet *p, uint8_t version, moat_buf *out
     if (qos > 2 || (qos == 0 && p->u.publish.dup))
         return MOAT_EINVAL; /* not representable in a valid fixed header */
     uint64_t rem = (qos ? 2u : 0u) + (uint64_t)p->u.publish.payload.len;
-    if (!bin_size(p->u.publish.topic, &rem) || (p->u.publish.payload.len && !p->u.publish.payload.p))
+    if (!bin_size(p->u.publish.topic, &rem) ||
+        (p->u.publish.payload.len && !p->u.publish.payload.p))
         return MOAT_EINVAL;
     bool v5 = version == MQTT_V5;
     uint32_t plen = 0;

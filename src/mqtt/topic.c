@@ -110,8 +110,10 @@ bool mqtt_topic_match(const char *filter, size_t flen, const char *topic, size_t
 {
     if (!filter || flen == 0)
         return false;
-    if (!topic || tlen == 0)
-        topic = "", tlen = 0;
+    if (!topic || tlen == 0) {
+        topic = "";
+        tlen = 0;
+    }
     /* MQTT 5.0 4.7.2: wildcards at the first level don't reach "$..." topics. */
     if (tlen > 0 && topic[0] == '$' && (filter[0] == '+' || filter[0] == '#'))
         return false;
@@ -206,7 +208,8 @@ static uint64_t tree_seed(const void *tree)
 }
 
 /* Linear probing, backward-shift deletion: may the entry at slot j whose home
- * slot is home move back into the hole at slot i? */
+ * slot is home move back into the hole? Only if that keeps it at or after its
+ * home slot, i.e. the hole lies within its probe run. */
 static bool probe_can_fill(uint32_t hole, uint32_t j, uint32_t home, uint32_t mask)
 {
     return ((j - home) & mask) >= ((j - hole) & mask);
@@ -225,17 +228,20 @@ static uint32_t table_size_for(uint32_t n)
 typedef struct tnode tnode;
 struct tnode {
     tnode *parent;
-    tnode **kv;    /* named children, dense */
-    tnode **tab;   /* index over kv once kn > KIDS_SMALL, else NULL */
+    tnode **kv;      /* named children, dense; kin until more than two */
+    tnode **tab;     /* index over kv once kn > KIDS_SMALL, else NULL */
     const char *key; /* this level, in the same allocation */
     char *path;      /* whole filter/topic when the node has a payload, else NULL */
-    uint32_t kn;   /* children in kv */
-    uint32_t kcap; /* capacity of kv */
+    uint32_t kn;     /* children in kv */
+    uint32_t kcap;   /* capacity of kv */
     uint32_t tmask;
     uint32_t didx; /* position in parent->kv */
     uint32_t hash; /* of the key */
     uint32_t klen;
     uint32_t plen;
+    /* Most nodes have one or two children (".../temp", ".../status"): keep
+     * them in the node and save an allocation and a cache miss per level. */
+    tnode *kin[2];
 };
 
 static const char *tkey(const tnode *n)
@@ -280,7 +286,8 @@ static void path_clear(tnode *n)
 
 static void kids_release(tnode *n)
 {
-    free(n->kv);
+    if (n->kv != n->kin)
+        free(n->kv);
     free(n->tab);
     n->kv = n->tab = NULL;
     n->kn = n->kcap = n->tmask = 0;
@@ -315,11 +322,16 @@ static void tab_put(tnode **tab, uint32_t mask, tnode *c)
 /* Make room for one more child so that kids_commit cannot fail. */
 static moat_err kids_reserve(tnode *n)
 {
-    if (n->kn == n->kcap) {
-        uint32_t cap = n->kcap ? n->kcap * 2 : 2;
-        tnode **kv = realloc(n->kv, cap * sizeof *kv);
+    if (n->kcap == 0) {
+        n->kv = n->kin;
+        n->kcap = 2;
+    } else if (n->kn == n->kcap) {
+        uint32_t cap = n->kcap * 2;
+        tnode **kv = realloc(n->kv == n->kin ? NULL : n->kv, cap * sizeof *kv);
         if (!kv)
             return MOAT_ENOMEM;
+        if (n->kv == n->kin)
+            memcpy(kv, n->kin, sizeof n->kin);
         n->kv = kv;
         n->kcap = cap;
     }
@@ -396,11 +408,12 @@ typedef struct sent {
 
 typedef struct snode {
     tnode b;
-    struct snode *plus; /* the '+' child */
-    struct snode *hash; /* the '#' child, always a leaf */
-    sent *subs;
-    uint32_t *six; /* once nsubs > SUBS_SMALL: slot -> subs index + 1, 0 = empty */
+    struct snode *plus_kid; /* the '+' child */
+    struct snode *hash_kid; /* the '#' child, always a leaf */
+    sent *subs;             /* &one until a second subscription arrives */
+    uint32_t *six;          /* once nsubs > SUBS_SMALL: slot -> subs index + 1, 0 = empty */
     uint32_t nsubs, csubs, simask;
+    sent one; /* most filters have a single subscriber */
 } snode;
 
 struct moat_subtree {
@@ -487,11 +500,16 @@ static void six_erase(snode *n, uint32_t hole)
 /* Room for one more subscription at n, so that the append cannot fail. */
 static moat_err subs_reserve(snode *n)
 {
-    if (n->nsubs == n->csubs) {
-        uint32_t cap = n->csubs ? n->csubs * 2 : 2;
-        sent *subs = realloc(n->subs, cap * sizeof *subs);
+    if (n->csubs == 0) {
+        n->subs = &n->one;
+        n->csubs = 1;
+    } else if (n->nsubs == n->csubs) {
+        uint32_t cap = n->csubs < 4 ? 4 : n->csubs * 2;
+        sent *subs = realloc(n->subs == &n->one ? NULL : n->subs, cap * sizeof *subs);
         if (!subs)
             return MOAT_ENOMEM;
+        if (n->subs == &n->one)
+            subs[0] = n->one;
         n->subs = subs;
         n->csubs = cap;
     }
@@ -533,8 +551,8 @@ static moat_err sub_append(snode *n, const char *f, size_t flen, uint32_t h, voi
         return MOAT_ENOMEM;
     }
     uint32_t i = n->nsubs++;
-    n->subs[i] = (sent){.s = {.owner = owner, .group = g, .options = options, .sub_id = sub_id},
-                        .h = h};
+    n->subs[i] =
+        (sent){.s = {.owner = owner, .group = g, .options = options, .sub_id = sub_id}, .h = h};
     if (n->six)
         six_put(n->six, n->simask, n->subs, i);
     return MOAT_OK;
@@ -544,7 +562,8 @@ static void subs_release(snode *n)
 {
     for (uint32_t i = 0; i < n->nsubs; i++)
         free(n->subs[i].s.group);
-    free(n->subs);
+    if (n->subs != &n->one)
+        free(n->subs);
     free(n->six);
     n->subs = NULL;
     n->six = NULL;
@@ -571,7 +590,7 @@ static void sub_delete(snode *n, uint32_t i)
 
 static bool snode_empty(const snode *n)
 {
-    return n->nsubs == 0 && n->b.kn == 0 && !n->plus && !n->hash;
+    return n->nsubs == 0 && n->b.kn == 0 && !n->plus_kid && !n->hash_kid;
 }
 
 static void snode_destroy(snode *n)
@@ -586,10 +605,10 @@ static void sprune(moat_subtree *t, snode *n)
 {
     while (n != t->root && snode_empty(n)) {
         snode *p = sparent(n);
-        if (p->plus == n)
-            p->plus = NULL;
-        else if (p->hash == n)
-            p->hash = NULL;
+        if (p->plus_kid == n)
+            p->plus_kid = NULL;
+        else if (p->hash_kid == n)
+            p->hash_kid = NULL;
         else
             kids_remove(&p->b, &n->b);
         snode_destroy(n);
@@ -618,12 +637,12 @@ static snode *sdetach_any(snode *n)
     snode *c = NULL;
     if (n->b.kn) {
         c = (snode *)n->b.kv[--n->b.kn];
-    } else if (n->plus) {
-        c = n->plus;
-        n->plus = NULL;
-    } else if (n->hash) {
-        c = n->hash;
-        n->hash = NULL;
+    } else if (n->plus_kid) {
+        c = n->plus_kid;
+        n->plus_kid = NULL;
+    } else if (n->hash_kid) {
+        c = n->hash_kid;
+        n->hash_kid = NULL;
     }
     return c;
 }
@@ -652,7 +671,9 @@ void moat_subtree_free(moat_subtree *t)
 static moat_err schild(moat_subtree *t, snode *n, const char *f, size_t i, size_t j, bool create,
                        snode **out)
 {
-    snode **slot = is_level(f, i, j, '+') ? &n->plus : is_level(f, i, j, '#') ? &n->hash : NULL;
+    snode **slot = is_level(f, i, j, '+')   ? &n->plus_kid
+                   : is_level(f, i, j, '#') ? &n->hash_kid
+                                            : NULL;
     snode *c = slot ? *slot : (snode *)kid_find(&n->b, f + i, j - i, t->seed);
     if (c || !create) {
         *out = c;
@@ -706,6 +727,8 @@ moat_err moat_subtree_add(moat_subtree *t, const char *filter, size_t flen, void
         return MOAT_ETOPIC;
     if (glen == 0)
         group = NULL; /* share_parse never yields an empty group */
+    if (group && memchr(group, '\0', glen))
+        return MOAT_ETOPIC; /* nor one with NUL, which the stored copy can't keep */
     snode *n;
     moat_err e = snode_at(t, filter, flen, true, &n);
     if (e != MOAT_OK)
@@ -761,8 +784,10 @@ static void sreport(const snode *n, moat_subtree_cb cb, void *ctx)
 void moat_subtree_match(const moat_subtree *t, const char *topic, size_t tlen, moat_subtree_cb cb,
                         void *ctx)
 {
-    if (!topic || tlen == 0)
-        topic = "", tlen = 0;
+    if (!topic || tlen == 0) {
+        topic = "";
+        tlen = 0;
+    }
     const snode *root = t->root;
     bool dollar = tlen > 0 && topic[0] == '$';
     const snode *n = root;
@@ -772,15 +797,15 @@ void moat_subtree_match(const moat_subtree *t, const char *topic, size_t tlen, m
         bool wild = n != root || !dollar;
         if (i > tlen) {
             sreport(n, cb, ctx);
-            if (n->hash)
-                sreport(n->hash, cb, ctx); /* "a/#" matches "a" */
+            if (n->hash_kid)
+                sreport(n->hash_kid, cb, ctx); /* "a/#" matches "a" */
         } else {
             size_t j = level_end(topic, tlen, i);
-            if (n->hash && wild)
-                sreport(n->hash, cb, ctx);
+            if (n->hash_kid && wild)
+                sreport(n->hash_kid, cb, ctx);
             next = (const snode *)kid_find(&n->b, topic + i, j - i, t->seed);
             if (!next && wild)
-                next = n->plus;
+                next = n->plus_kid;
             if (next) {
                 n = next;
                 i = j + 1;
@@ -791,8 +816,8 @@ void moat_subtree_match(const moat_subtree *t, const char *topic, size_t tlen, m
             if (n == root)
                 return;
             const snode *p = sparent(n);
-            if (n != p->plus && p->plus && (p != root || !dollar)) {
-                n = p->plus; /* same topic level, other branch */
+            if (n != p->plus_kid && p->plus_kid && (p != root || !dollar)) {
+                n = p->plus_kid; /* same topic level, other branch */
                 break;
             }
             n = p;
@@ -876,8 +901,7 @@ void moat_rettree_free(moat_rettree *t, void (*free_value)(void *))
 }
 
 /* Node for topic, creating the missing levels when create is set. */
-static moat_err rnode_at(moat_rettree *t, const char *topic, size_t tlen, bool create,
-                         rnode **out)
+static moat_err rnode_at(moat_rettree *t, const char *topic, size_t tlen, bool create, rnode **out)
 {
     rnode *n = t->root;
     for (size_t i = 0;;) {
@@ -917,11 +941,11 @@ moat_err moat_rettree_set(moat_rettree *t, const char *topic, size_t tlen, void 
     }
     rnode *n;
     moat_err e = rnode_at(t, topic, tlen, true, &n);
-    if (e == MOAT_OK)
-        e = path_set(&n->b, topic, tlen);
-    if (e != MOAT_OK) {
-        rprune(t, n);
+    if (e != MOAT_OK)
         return e;
+    if (path_set(&n->b, topic, tlen) != MOAT_OK) {
+        rprune(t, n);
+        return MOAT_ENOMEM;
     }
     if (old)
         *old = n->value;

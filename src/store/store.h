@@ -8,7 +8,13 @@
  * settings so that a committed write survives the process being killed
  * (kill -9): the data is in the shared mapping and the kernel writes it. Only
  * an OS crash or power loss can lose writes since the last moat_store_sync(),
- * which the broker calls periodically and at shutdown. */
+ * which the broker calls periodically and at shutdown.
+ *
+ * Keys: 1 to UINT32_MAX bytes (an empty key is MOAT_EINVAL). Keys longer than
+ * 448 bytes (LMDB caps its keys at 511) are stored under a hashed key with
+ * the full key kept beside the value; this is invisible to callers (get, del,
+ * scan order, prefixes of any length) but such lookups cost a little more.
+ * LMDB rule: a process must not have the same directory open twice at once. */
 #ifndef MOAT_STORE_H
 #define MOAT_STORE_H
 
@@ -45,8 +51,8 @@ moat_err moat_store_del_prefix(moat_store *s, moat_table t, const void *prefix, 
 moat_err moat_store_get(moat_store *s, moat_table t, const void *k, size_t kl, void **v,
                         size_t *vl);
 /* Visit every key with prefix (pl 0: all) in key order. cb returns 0 to go on,
- * non-zero to stop. Pointers are valid only during the call. cb must not
- * write to the store. */
+ * non-zero to stop. Pointers are valid only during the call. cb may read the
+ * store (get, scan, count) but must not write to it (that can deadlock). */
 typedef int (*moat_store_cb)(void *ctx, const void *k, size_t kl, const void *v, size_t vl);
 moat_err moat_store_scan(moat_store *s, moat_table t, const void *prefix, size_t pl,
                          moat_store_cb cb, void *ctx);

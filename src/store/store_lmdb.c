@@ -479,8 +479,7 @@ moat_err moat_store_del_prefix(moat_store *s, moat_table t, const void *prefix, 
     return store_write(s, txn_del_prefix, &o);
 }
 
-moat_err moat_store_get(moat_store *s, moat_table t, const void *k, size_t kl, void **v,
-                        size_t *vl)
+moat_err moat_store_get(moat_store *s, moat_table t, const void *k, size_t kl, void **v, size_t *vl)
 {
     if (!key_ok(t, kl))
         return MOAT_EINVAL;
@@ -582,8 +581,8 @@ moat_err moat_store_open(const char *dir, size_t map_size, moat_store **out, cha
     }
     int rc = make_dirs(dir);
     if (rc) {
-        snprintf(errbuf, errlen, "cannot create store directory %s: %s (check node.data_dir)",
-                 dir, strerror(rc));
+        snprintf(errbuf, errlen, "cannot create store directory %s: %s (check node.data_dir)", dir,
+                 strerror(rc));
         goto fail;
     }
     rc = env_open(s, dir, map_size ? map_size : DEFAULT_MAP_SIZE);

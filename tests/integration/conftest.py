@@ -64,6 +64,8 @@ DEFAULT_CONFIG = [
     ("listener.tcp.default.max_connections", "1024000"),
 ]
 
+_open_clients = []
+
 _KEY_RE = re.compile(r"^\s*([A-Za-z0-9_.]+)\s*=")
 
 
@@ -216,7 +218,10 @@ class Broker:
 
     # -- clients
     def raw(self, version=4, **kw):
-        return mqttraw.RawClient(self.port, version=version, **kw)
+        """A RawClient to this broker; closed automatically after the test."""
+        c = mqttraw.RawClient(self.port, version=version, **kw)
+        _open_clients.append(c)
+        return c
 
     def __repr__(self):
         return "<Broker pid=%s port=%s>" % (self.proc.pid if self.proc else None, self.port)
@@ -282,8 +287,11 @@ def mod_broker(tmp_path_factory, request):
 
 @pytest.fixture(autouse=True)
 def _mod_broker_alive(request):
-    """Fail a test (not just the module) if the shared broker died during it."""
+    """Close the test's raw clients; fail a test (not just the module) if the
+    shared broker died during it."""
     yield
+    while _open_clients:
+        _open_clients.pop().close()
     if "mod_broker" in request.fixturenames:
         b = request.getfixturevalue("mod_broker")
         if b.proc is not None and not b.expected_exit and b.proc.poll() is not None:

@@ -37,8 +37,14 @@ static size_t heap_bytes(void)
 
 #define S(lit) lit, sizeof(lit) - 1
 
-static bool name_ok(const char *s) { return mqtt_topic_name_valid(s, strlen(s), 0); }
-static bool filter_ok(const char *s) { return mqtt_topic_filter_valid(s, strlen(s), 0); }
+static bool name_ok(const char *s)
+{
+    return mqtt_topic_name_valid(s, strlen(s), 0);
+}
+static bool filter_ok(const char *s)
+{
+    return mqtt_topic_filter_valid(s, strlen(s), 0);
+}
 static bool match(const char *f, const char *t)
 {
     return mqtt_topic_match(f, strlen(f), t, strlen(t));
@@ -325,6 +331,13 @@ static void test_subtree_add_replace_remove(void)
         }
     CHECK_EQ(grouped, 2);
 
+    /* An empty group is no group (share_parse never yields one); a group
+     * with NUL in it is refused. */
+    CHECK_EQ(moat_subtree_add(t, S("sport/tennis/+"), &B, "", 0, 2, 2, &rep), MOAT_OK);
+    CHECK(rep);
+    CHECK_EQ(moat_subtree_add(t, S("sport/tennis/+"), &B, S("g\0"), 0, 2, NULL), MOAT_ETOPIC);
+    CHECK_EQ(moat_subtree_count(t), 4);
+
     /* Invalid filters are refused; removal of unknown keys reports so. */
     CHECK_EQ(sadd(t, "a/#/b", &A, NULL, 1, NULL), MOAT_ETOPIC);
     CHECK_EQ(sadd(t, "", &A, NULL, 1, NULL), MOAT_ETOPIC);
@@ -350,8 +363,9 @@ static void test_subtree_overlapping_filters(void)
     CHECK_EQ(moat_subtree_new(&t), MOAT_OK);
     /* One session, several filters matching the same topic: one callback
      * each (deduplication is the broker's job). */
-    const char *fs[] = {"sport/tennis/player1", "sport/tennis/+", "sport/#", "#",
-                        "+/tennis/#",           "sport/+/player1", "+/+/+", "sport/tennis/player1/#"};
+    const char *fs[] = {
+        "sport/tennis/player1", "sport/tennis/+",  "sport/#", "#",
+        "+/tennis/#",           "sport/+/player1", "+/+/+",   "sport/tennis/player1/#"};
     const int nf = (int)(sizeof fs / sizeof fs[0]);
     for (int i = 0; i < nf; i++)
         CHECK_EQ(sadd(t, fs[i], &A, NULL, (uint32_t)i + 1, NULL), MOAT_OK);
@@ -495,9 +509,9 @@ static uint32_t rnd(uint32_t n)
     return (uint32_t)(rng % n);
 }
 
-static const char *const vocab[] = {"a", "b", "c", "", "sport", "$SYS", "$x", "d0", "d1", "d2",
-                                    "d3", "d4", "d5", "d6", "d7", "d8", "d9", "e0", "e1", "e2",
-                                    "e3", "e4", "e5", "e6", "e7", "e8", "e9", "f"};
+static const char *const vocab[] = {"a",  "b",  "c",  "",   "sport", "$SYS", "$x", "d0", "d1", "d2",
+                                    "d3", "d4", "d5", "d6", "d7",    "d8",   "d9", "e0", "e1", "e2",
+                                    "e3", "e4", "e5", "e6", "e7",    "e8",   "e9", "f"};
 
 static void rand_topic(char *out, size_t cap, uint32_t words, bool wild)
 {
@@ -534,8 +548,8 @@ static void xcheck_cb(void *ctx, const moat_sub *s, const char *filter, size_t f
 {
     xcheck *x = ctx;
     const ssh *e = &x->shadow[s->sub_id - 1];
-    bool same_group = (!e->group && !s->group) ||
-                      (e->group && s->group && strcmp(e->group, s->group) == 0);
+    bool same_group =
+        (!e->group && !s->group) || (e->group && s->group && strcmp(e->group, s->group) == 0);
     if (!e->live || e->owner != s->owner || !same_group || strlen(e->filter) != flen ||
         memcmp(e->filter, filter, flen) != 0 || x->seen[s->sub_id - 1]++)
         x->bad++;
@@ -692,9 +706,14 @@ static void test_rettree_match(void)
     moat_rettree *t;
     CHECK_EQ(moat_rettree_new(&t), MOAT_OK);
     static int v[8];
-    const char *topics[] = {"sport",      "sport/tennis/player1", "sport/tennis/player2",
-                            "sport/",     "/finance",             "$SYS/broker/load",
-                            "$SYS",       "a/$x"};
+    const char *topics[] = {"sport",
+                            "sport/tennis/player1",
+                            "sport/tennis/player2",
+                            "sport/",
+                            "/finance",
+                            "$SYS/broker/load",
+                            "$SYS",
+                            "a/$x"};
     for (int i = 0; i < 8; i++)
         CHECK_EQ(rset(t, topics[i], &v[i], NULL), MOAT_OK);
 
