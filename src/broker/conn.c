@@ -203,8 +203,9 @@ static void pump(moat_conn *c, moat_session *s)
         }
         e->sent_at = (int64_t)moat_now_ms();
         qlist_push(&s->inflight, e);
-        if (e->qos == 2)
-            session_persist_entry(b, s, e);
+        /* Record "sent" so that a restart resends it with DUP and the same
+         * packet identifier (exactly-once for QoS 2 depends on it). */
+        session_persist_entry(b, s, e);
     }
 }
 

@@ -180,8 +180,11 @@ moat_err handle_publish(moat_conn *c, mqtt_packet *p)
             c->close_text = why;
             return MOAT_EPROTOCOL;
         }
-        if (qos == 0)
-            return MOAT_OK;
+        if (qos == 0) { /* no acknowledgement to carry the refusal: disconnect */
+            c->close_reason = rc;
+            c->close_text = why;
+            return MOAT_EPROTOCOL;
+        }
         return send_ack(c, qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, id, rc, why);
     }
     pthread_mutex_lock(&b->lock);

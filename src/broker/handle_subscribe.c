@@ -30,13 +30,15 @@ static void on_retained(void *ctx, const char *topic, size_t tlen, void *value)
 
 /* Validate one entry; returns the reason code to answer (granted QoS or a
  * failure). */
-static uint8_t check_entry(moat_conn *c, const mqtt_sub_entry *e, bool *shared, uint8_t *granted)
+static uint8_t check_entry(moat_conn *c, const mqtt_sub_entry *e, bool *shared, uint8_t *granted,
+                           const char **why)
 {
     moat_broker *b = c->worker->b;
     const char *f = (const char *)e->filter.p, *g, *rf = f;
     size_t gl, rl = e->filter.len;
     moat_err se = mqtt_share_parse(f, e->filter.len, &g, &gl, &rf, &rl);
     *shared = se == MOAT_OK;
+    *why = "invalid topic filter";
     if (se == MOAT_ETOPIC)
         return MQTT_RC_TOPIC_FILTER_INVALID;
     if (se == MOAT_ENOTFOUND) {
@@ -45,10 +47,13 @@ static uint8_t check_entry(moat_conn *c, const mqtt_sub_entry *e, bool *shared, 
     }
     if (!mqtt_topic_filter_valid(rf, rl, 0))
         return MQTT_RC_TOPIC_FILTER_INVALID;
+    *why = "too many topic levels (mqtt.max_topic_levels)";
     if (!mqtt_topic_filter_valid(rf, rl, b->conf.max_topic_levels))
-        return MQTT_RC_QUOTA_EXCEEDED;
+        return MQTT_RC_TOPIC_FILTER_INVALID;
+    *why = "shared subscriptions are disabled (mqtt.shared_subscription)";
     if (*shared && !b->conf.shared_subscription)
         return MQTT_RC_SHARED_SUB_NOT_SUPPORTED;
+    *why = "wildcard subscriptions are disabled (mqtt.wildcard_subscription)";
     if (!b->conf.wildcard_subscription && (memchr(rf, '+', rl) || memchr(rf, '#', rl)))
         return MQTT_RC_WILDCARD_SUBS_NOT_SUPPORTED;
     *granted = e->qos < b->conf.max_qos_allowed ? e->qos : b->conf.max_qos_allowed;
@@ -72,7 +77,8 @@ moat_err handle_subscribe(moat_conn *c, mqtt_packet *p)
     while (s && i < n && mqtt_sub_next(p, c->version, &pos, &e)) {
         bool shared = false;
         uint8_t granted = 0;
-        uint8_t rc = check_entry(c, &e, &shared, &granted);
+        const char *why = NULL;
+        uint8_t rc = check_entry(c, &e, &shared, &granted, &why);
         if (rc < 0x80 && shared && e.no_local) {
             c->close_text = "no local on a shared subscription";
             err = MOAT_EPROTOCOL;
@@ -90,8 +96,8 @@ moat_err handle_subscribe(moat_conn *c, mqtt_packet *p)
                 moat_rettree_match(b->retained, (const char *)e.filter.p, e.filter.len, on_retained, &rc2);
             }
         } else {
-            LOG_NOTICE("client %s: subscription to '%.*s' refused (0x%02x)", c->client_id,
-                       (int)e.filter.len, (const char *)e.filter.p, rc);
+            LOG_NOTICE("client %s: subscription to '%.*s' refused: %s (0x%02x)", c->client_id,
+                       (int)e.filter.len, (const char *)e.filter.p, why, rc);
         }
         codes[i++] = c->version == MQTT_V5 ? rc : (rc >= 0x80 ? 0x80 : rc);
     }

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The embedded store: a small key-value interface over LMDB, with a few named
- * tables. What the values mean is the broker's business (broker/persist.c
- * serialises); this layer only stores bytes. Thread-safe: calls may come from
+ * tables. What the values mean is the broker's business (broker/session.c
+ * and broker/route.c serialise); this layer only stores bytes. Thread-safe: calls may come from
  * any thread (LMDB serialises writers).
  *
- * Durability: the environment is opened with MDB_NOSYNC|MDB_WRITEMAP-style
- * settings so that a committed write survives the process being killed
- * (kill -9): the data is in the shared mapping and the kernel writes it. Only
+ * Durability: the environment is opened with MDB_NOSYNC: a commit returns once
+ * its pages are written to the page cache (write(2), no fsync), so a committed
+ * write survives the process being killed (kill -9): the kernel owns the data
+ * and writes it out. (No MDB_WRITEMAP: with it a full disk is a SIGBUS rather
+ * than an error.) Only
  * an OS crash or power loss can lose writes since the last moat_store_sync(),
  * which the broker calls periodically and at shutdown.
  *

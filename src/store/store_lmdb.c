@@ -37,7 +37,7 @@
 #define MAX_READERS 256
 /* Doubling this many times covers any single write from a 64 KiB map. */
 #define MAX_GROWS 40
-#define ENV_FLAGS (MDB_NOSYNC | MDB_NOMETASYNC | MDB_WRITEMAP | MDB_NOTLS)
+#define ENV_FLAGS (MDB_NOSYNC | MDB_NOMETASYNC | MDB_NOTLS)
 
 #define DIRECT_MAX 448
 #define HASH_OFF DIRECT_MAX

@@ -498,10 +498,16 @@ class PahoClient:
         self.c.loop_stop()
 
     def stop(self):
-        """Stop the loop without a DISCONNECT (for teardown)."""
+        """Close the connection without a DISCONNECT and stop the loop thread."""
         try:
-            self.c.loop_stop()
+            self.c._thread_terminate = True  # paho 1.6: makes loop_forever return
             s = self.c.socket()
+            if s is not None:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)  # wakes the loop's select at once
+                except OSError:
+                    pass
+            self.c.loop_stop()
             if s is not None:
                 s.close()
         except Exception:

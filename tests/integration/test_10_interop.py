@@ -19,7 +19,8 @@ class MosqSub:
         self.lines = []
         self.ready = threading.Event()
         self.proc = subprocess.Popen(
-            ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-V", VOPTS[version],
+            # stdbuf: line-buffered stdout, so the SUBACK debug line shows at once
+            ["stdbuf", "-oL", "mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-V", VOPTS[version],
              "-t", topic, "-q", str(qos), "-C", str(count), "-W", str(timeout), "-d",
              "-F", "MSG|%t|%q|%r|%p"] + list(extra),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
