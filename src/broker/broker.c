@@ -109,28 +109,43 @@ static void before_sleep(moat_loop *l, void *arg)
     }
 }
 
-/* SIGHUP: re-read the file; the log settings apply at once, the rest is
- * checked and reported (listeners and limits need a restart today). */
+/* SIGHUP: re-read the file. Reloadable settings take effect at once (new
+ * connections and new packets see them); the others are reported and keep
+ * their running values until a restart. A bad file changes nothing. */
 static void reload(moat_broker *b)
 {
-    static moat_conf nc;
-    char err[1024];
-    moat_conf_defaults(&nc);
+    char err[1024], fixed[512];
     if (!b->conf_path[0]) {
         LOG_NOTICE("SIGHUP: no configuration file to reload (started without -c)");
         return;
     }
-    if (moat_conf_load(&nc, b->conf_path, err, sizeof err) != MOAT_OK) {
-        LOG_ERROR("SIGHUP: configuration not reloaded, the running one is kept: %s", err);
+    moat_conf *nc = malloc(sizeof *nc);
+    moat_conf **r = realloc(b->retired, (b->n_retired + 1) * sizeof *r);
+    if (!nc || !r) {
+        free(nc);
+        LOG_ERROR("SIGHUP: out of memory; configuration not reloaded");
         return;
     }
-    moat_log_set_level((moat_log_level)nc.log_level);
-    if (nc.log_file[0])
-        moat_log_open(nc.log_file, nc.log_to_console);
-    else
-        moat_log_open(NULL, 1);
-    LOG_NOTICE("SIGHUP: reloaded %s (log.level = %s; other changes take effect at restart)",
-               b->conf_path, moat_log_level_name((moat_log_level)nc.log_level));
+    b->retired = r;
+    moat_conf_defaults(nc);
+    if (moat_conf_load(nc, b->conf_path, err, sizeof err) != MOAT_OK) {
+        LOG_ERROR("SIGHUP: configuration not reloaded, the running one is kept: %s", err);
+        free(nc);
+        return;
+    }
+    if (moat_conf_diff_static(&b->conf, nc, fixed, sizeof fixed))
+        LOG_WARN("SIGHUP: changes to %s need a restart; running values kept", fixed);
+    /* Keep what cannot change while running. */
+    memcpy(nc->data_dir, b->conf.data_dir, sizeof nc->data_dir);
+    nc->workers = b->conf.workers;
+    nc->sync_interval_ms = b->conf.sync_interval_ms;
+    nc->n_listeners = b->conf.n_listeners;
+    memcpy(nc->listeners, b->conf.listeners, sizeof nc->listeners);
+    b->retired[b->n_retired++] = atomic_exchange(&b->live, nc);
+    moat_log_set_level((moat_log_level)nc->log_level);
+    moat_log_open(nc->log_file[0] ? nc->log_file : NULL, nc->log_file[0] ? nc->log_to_console : 1);
+    LOG_NOTICE("SIGHUP: configuration reloaded from %s (log.level = %s)", b->conf_path,
+               moat_log_level_name((moat_log_level)nc->log_level));
 }
 
 static void on_tick(moat_loop *l, void *arg)
@@ -245,6 +260,7 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
     if (!b)
         return MOAT_ENOMEM;
     b->conf = *conf;
+    atomic_init(&b->live, &b->conf);
     pthread_mutex_init(&b->lock, NULL);
     b->started_at = wall_ms();
     atomic_init(&b->next_conn_id, 1);
@@ -410,6 +426,13 @@ void moat_broker_free(moat_broker *b)
     free(b->groups);
     free(b->targets);
     moat_store_close(b->store);
+    moat_conf *live = atomic_load(&b->live);
+    if (live != &b->conf)
+        free(live);
+    for (uint32_t i = 0; i < b->n_retired; i++)
+        if (b->retired[i] != &b->conf)
+            free(b->retired[i]);
+    free(b->retired);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }

@@ -178,7 +178,7 @@ static void pump(moat_conn *c, moat_session *s)
 {
     moat_broker *b = c->worker->b;
     int64_t now = wall_ms();
-    uint32_t window = c->recv_max < b->conf.max_inflight ? c->recv_max : b->conf.max_inflight;
+    uint32_t window = c->recv_max < CONF(b)->max_inflight ? c->recv_max : CONF(b)->max_inflight;
     while (s->queue.head && moat_buf_avail(&c->out) < OUT_HIGH_WATER) {
         qentry *e = s->queue.head;
         if (e->qos > 0 && s->inflight.len >= window)
@@ -355,7 +355,7 @@ static moat_err check_frame(moat_conn *c, size_t *need)
     if (e)
         return e;
     *need = hl + rem;
-    if (*need > c->worker->b->conf.max_packet_size) {
+    if (*need > CONF(c->worker->b)->max_packet_size) {
         c->close_text = "packet larger than mqtt.max_packet_size";
         return MOAT_ETOOLARGE;
     }
@@ -369,7 +369,7 @@ static void fail(moat_conn *c, moat_err e)
         c->close_text = moat_strerror(e);
     if (c->state == CS_NEW && e == MOAT_ETOOLARGE)
         LOG_WARN("peer=%s listener=%s: CONNECT larger than mqtt.max_packet_size (%u bytes)",
-                 c->peer, c->listener->label, c->worker->b->conf.max_packet_size);
+                 c->peer, c->listener->label, CONF(c->worker->b)->max_packet_size);
     conn_close(c, rc, c->close_text, true);
 }
 
@@ -502,10 +502,10 @@ moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sock
         c->over_limit = true;
         LOG_WARN("peer=%s: connection refused: listener.%s.%s.max_connections (%u) reached", c->peer,
                  l->conf.type, l->conf.name, l->conf.max_connections);
-    } else if (gc > b->conf.max_connections) {
+    } else if (gc > CONF(b)->max_connections) {
         c->over_limit = true;
         LOG_WARN("peer=%s: connection refused: node.max_connections (%u) reached", c->peer,
-                 b->conf.max_connections);
+                 CONF(b)->max_connections);
     }
     if (moat_loop_add_fd(w->loop, fd, MOAT_EV_READ, on_io, c) != MOAT_OK) {
         atomic_fetch_sub(&l->count, 1);

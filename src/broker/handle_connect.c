@@ -47,7 +47,7 @@ static moat_err refuse(moat_conn *c, uint8_t rc, const char *why)
 
 static bool anonymous_allowed(const moat_conn *c)
 {
-    switch (c->worker->b->conf.allow_anonymous) {
+    switch (CONF(c->worker->b)->allow_anonymous) {
     case MOAT_ANON_TRUE:
         return true;
     case MOAT_ANON_FALSE:
@@ -61,7 +61,7 @@ static moat_err make_will(moat_conn *c, const mqtt_packet *p)
 {
     moat_broker *b = c->worker->b;
     const mqtt_bin *t = &p->u.connect.will_topic;
-    if (!mqtt_topic_name_valid((const char *)t->p, t->len, b->conf.max_topic_levels))
+    if (!mqtt_topic_name_valid((const char *)t->p, t->len, CONF(b)->max_topic_levels))
         return MOAT_ETOPIC;
     const mqtt_props *wp = &p->u.connect.will_props;
     if ((wp->has & MQTT_HAS(MQTT_PROP_PAYLOAD_FORMAT)) && wp->payload_format == 1 &&
@@ -126,22 +126,22 @@ static void fill_connack_props(moat_conn *c, mqtt_packet *ack, uint32_t granted_
     }
     pr->has |= MQTT_HAS(MQTT_PROP_RECEIVE_MAX) | MQTT_HAS(MQTT_PROP_MAX_PACKET_SIZE) |
                MQTT_HAS(MQTT_PROP_TOPIC_ALIAS_MAX);
-    pr->receive_max = b->conf.max_inflight;
-    pr->max_packet_size = b->conf.max_packet_size;
-    pr->topic_alias_max = b->conf.max_topic_alias;
-    if (b->conf.max_qos_allowed < 2) {
+    pr->receive_max = CONF(b)->max_inflight;
+    pr->max_packet_size = CONF(b)->max_packet_size;
+    pr->topic_alias_max = CONF(b)->max_topic_alias;
+    if (CONF(b)->max_qos_allowed < 2) {
         pr->has |= MQTT_HAS(MQTT_PROP_MAX_QOS);
-        pr->max_qos = b->conf.max_qos_allowed;
+        pr->max_qos = CONF(b)->max_qos_allowed;
     }
-    if (!b->conf.retain_available) {
+    if (!CONF(b)->retain_available) {
         pr->has |= MQTT_HAS(MQTT_PROP_RETAIN_AVAILABLE);
         pr->retain_available = 0;
     }
-    if (!b->conf.wildcard_subscription) {
+    if (!CONF(b)->wildcard_subscription) {
         pr->has |= MQTT_HAS(MQTT_PROP_WILDCARD_SUB_AVAILABLE);
         pr->wildcard_sub_available = 0;
     }
-    if (!b->conf.shared_subscription) {
+    if (!CONF(b)->shared_subscription) {
         pr->has |= MQTT_HAS(MQTT_PROP_SHARED_SUB_AVAILABLE);
         pr->shared_sub_available = 0;
     }
@@ -267,7 +267,7 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
     if (c->over_limit)
         return refuse(c, c->version == MQTT_V5 ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_SERVER_UNAVAILABLE,
                       "connection limit reached");
-    if (cid->len > b->conf.max_clientid_len || memchr(cid->p, 0, cid->len))
+    if (cid->len > CONF(b)->max_clientid_len || (cid->len && memchr(cid->p, 0, cid->len)))
         return refuse(c, MQTT_RC_CLIENT_ID_INVALID, "client identifier too long (mqtt.max_clientid_len)");
     uint32_t asked = 0;
     if (c->version == MQTT_V5) {
@@ -287,21 +287,21 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
             return refuse(c, MQTT_RC_PAYLOAD_FORMAT_INVALID, "will payload is not UTF-8");
         if (e)
             return e;
-        if (c->will_qos > b->conf.max_qos_allowed)
+        if (c->will_qos > CONF(b)->max_qos_allowed)
             return refuse(c, MQTT_RC_QOS_NOT_SUPPORTED, "will QoS above mqtt.max_qos_allowed");
-        if (c->will->retain && !b->conf.retain_available)
+        if (c->will->retain && !CONF(b)->retain_available)
             return refuse(c, MQTT_RC_RETAIN_NOT_SUPPORTED, "retain not available");
     }
     uint32_t granted = asked;
-    if (granted > b->conf.session_expiry_max && granted != UINT32_MAX)
-        granted = b->conf.session_expiry_max;
+    if (granted > CONF(b)->session_expiry_max && granted != UINT32_MAX)
+        granted = CONF(b)->session_expiry_max;
     if (granted == UINT32_MAX)
-        granted = b->conf.session_expiry_max ? b->conf.session_expiry_max : UINT32_MAX;
+        granted = CONF(b)->session_expiry_max ? CONF(b)->session_expiry_max : UINT32_MAX;
     c->keep_alive = p->u.connect.keep_alive;
     bool ka_changed = false;
-    if (c->version == MQTT_V5 && b->conf.server_keepalive &&
-        b->conf.server_keepalive != c->keep_alive) {
-        c->keep_alive = b->conf.server_keepalive;
+    if (c->version == MQTT_V5 && CONF(b)->server_keepalive &&
+        CONF(b)->server_keepalive != c->keep_alive) {
+        c->keep_alive = CONF(b)->server_keepalive;
         ka_changed = true;
     }
 
@@ -337,8 +337,8 @@ moat_err handle_disconnect(moat_conn *c, mqtt_packet *p)
         bool bad = s && s->expiry == 0 && p->props.session_expiry != 0;
         if (s && !bad) {
             uint32_t e = p->props.session_expiry;
-            if (e > b->conf.session_expiry_max)
-                e = b->conf.session_expiry_max;
+            if (e > CONF(b)->session_expiry_max)
+                e = CONF(b)->session_expiry_max;
             if (s->persistent && e == 0)
                 moat_store_del(b->store, MOAT_T_SESSION, s->client_id, s->client_id_len);
             s->expiry = e;
@@ -380,7 +380,7 @@ void session_on_conn_closed(moat_conn *c)
         session_destroy(b, s);
     } else {
         s->disconnected_at = wall_ms();
-        if (!b->conf.mqueue_store_qos0) {
+        if (!CONF(b)->mqueue_store_qos0) {
             /* QoS 0 messages still queued are not kept for an offline client. */
             qentry *prev = NULL, *e = s->queue.head;
             while (e) {

@@ -32,7 +32,7 @@ static moat_err resolve_alias(moat_conn *c, mqtt_packet *p, mqtt_bin *topic)
         return MOAT_OK;
     }
     uint16_t a = p->props.topic_alias;
-    if (a == 0 || a > c->worker->b->conf.max_topic_alias) {
+    if (a == 0 || a > CONF(c->worker->b)->max_topic_alias) {
         c->close_reason = MQTT_RC_TOPIC_ALIAS_INVALID;
         c->close_text = "topic alias out of range (mqtt.max_topic_alias)";
         return MOAT_EPROTOCOL;
@@ -133,16 +133,16 @@ static uint8_t check_publish(moat_conn *c, const mqtt_packet *p, const mqtt_bin 
         *why = "invalid topic name";
         return MQTT_RC_TOPIC_NAME_INVALID;
     }
-    if (p->u.publish.qos > b->conf.max_qos_allowed) {
+    if (p->u.publish.qos > CONF(b)->max_qos_allowed) {
         *why = "QoS above mqtt.max_qos_allowed";
         return MQTT_RC_QOS_NOT_SUPPORTED;
     }
-    if (p->u.publish.retain && !b->conf.retain_available) {
+    if (p->u.publish.retain && !CONF(b)->retain_available) {
         *why = "retain is not available (mqtt.retain_available)";
         return MQTT_RC_RETAIN_NOT_SUPPORTED;
     }
     *fatal = c->version != MQTT_V5; /* v3 has no way to refuse one message */
-    if (!mqtt_topic_name_valid((const char *)topic->p, topic->len, b->conf.max_topic_levels)) {
+    if (!mqtt_topic_name_valid((const char *)topic->p, topic->len, CONF(b)->max_topic_levels)) {
         *why = "too many topic levels (mqtt.max_topic_levels)";
         return MQTT_RC_TOPIC_NAME_INVALID;
     }
@@ -194,7 +194,7 @@ moat_err handle_publish(moat_conn *c, mqtt_packet *p)
         pthread_mutex_unlock(&b->lock);
         return send_ack(c, MQTT_PUBREC, id, 0, NULL);
     }
-    if (qos == 2 && s && s->n_awaiting_rel >= b->conf.max_inflight) {
+    if (qos == 2 && s && s->n_awaiting_rel >= CONF(b)->max_inflight) {
         pthread_mutex_unlock(&b->lock);
         c->close_reason = MQTT_RC_RECEIVE_MAX_EXCEEDED;
         c->close_text = "more unacknowledged QoS 2 PUBLISH than the receive maximum (mqtt.max_inflight)";

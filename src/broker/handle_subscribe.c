@@ -48,15 +48,15 @@ static uint8_t check_entry(moat_conn *c, const mqtt_sub_entry *e, bool *shared, 
     if (!mqtt_topic_filter_valid(rf, rl, 0))
         return MQTT_RC_TOPIC_FILTER_INVALID;
     *why = "too many topic levels (mqtt.max_topic_levels)";
-    if (!mqtt_topic_filter_valid(rf, rl, b->conf.max_topic_levels))
+    if (!mqtt_topic_filter_valid(rf, rl, CONF(b)->max_topic_levels))
         return MQTT_RC_TOPIC_FILTER_INVALID;
     *why = "shared subscriptions are disabled (mqtt.shared_subscription)";
-    if (*shared && !b->conf.shared_subscription)
+    if (*shared && !CONF(b)->shared_subscription)
         return MQTT_RC_SHARED_SUB_NOT_SUPPORTED;
     *why = "wildcard subscriptions are disabled (mqtt.wildcard_subscription)";
-    if (!b->conf.wildcard_subscription && (memchr(rf, '+', rl) || memchr(rf, '#', rl)))
+    if (!CONF(b)->wildcard_subscription && (memchr(rf, '+', rl) || memchr(rf, '#', rl)))
         return MQTT_RC_WILDCARD_SUBS_NOT_SUPPORTED;
-    *granted = e->qos < b->conf.max_qos_allowed ? e->qos : b->conf.max_qos_allowed;
+    *granted = e->qos < CONF(b)->max_qos_allowed ? e->qos : CONF(b)->max_qos_allowed;
     return *granted;
 }
 

@@ -209,7 +209,10 @@ typedef struct moat_stats {
 } moat_stats;
 
 struct moat_broker {
-    moat_conf conf;
+    moat_conf conf;             /* as started: listeners, data_dir, workers */
+    _Atomic(moat_conf *) live;  /* in force now: CONF(b); replaced on SIGHUP */
+    moat_conf **retired;        /* earlier live configs, freed at exit */
+    uint32_t n_retired;
     char conf_path[512];
     pthread_mutex_t lock;
     moat_store *store;
@@ -255,6 +258,11 @@ typedef struct route_group {
     uint32_t *sub_id;
     uint32_t n, cap;
 } route_group;
+
+/* The configuration in force. Readers may be on any thread and take no
+ * lock: a reload publishes a new immutable copy and keeps the old one alive
+ * until exit, so a pointer read here stays valid. */
+#define CONF(b) ((const moat_conf *)atomic_load_explicit(&(b)->live, memory_order_acquire))
 
 /* time */
 int64_t wall_ms(void);

@@ -193,15 +193,15 @@ void retain_store(moat_broker *b, moat_msg *m)
     if (m->payload_len == 0) {
         old = moat_rettree_del(b->retained, m->topic, m->topic_len);
     } else {
-        if (b->conf.max_retained && !moat_rettree_get(b->retained, m->topic, m->topic_len) &&
-            moat_rettree_count(b->retained) >= b->conf.max_retained) {
+        if (CONF(b)->max_retained && !moat_rettree_get(b->retained, m->topic, m->topic_len) &&
+            moat_rettree_count(b->retained) >= CONF(b)->max_retained) {
             LOG_WARN("retained message on %s not kept (retainer.max_retained_messages = %u)",
-                     m->topic, b->conf.max_retained);
+                     m->topic, CONF(b)->max_retained);
             return;
         }
-        if (m->payload_len > b->conf.max_retained_payload) {
+        if (CONF(b)->max_retained_payload && m->payload_len > CONF(b)->max_retained_payload) {
             LOG_WARN("retained message on %s not kept: %u bytes (retainer.max_payload_size = %u)",
-                     m->topic, m->payload_len, b->conf.max_retained_payload);
+                     m->topic, m->payload_len, CONF(b)->max_retained_payload);
             return;
         }
         if (moat_rettree_set(b->retained, m->topic, m->topic_len, msg_ref(m), &old) != MOAT_OK) {

@@ -220,12 +220,12 @@ void session_destroy(moat_broker *b, moat_session *s)
 void session_enqueue(moat_broker *b, moat_session *s, moat_msg *m, uint8_t qos, bool retain,
                      const uint32_t *sub_ids, uint8_t n_sub_ids)
 {
-    if (!s->conn && qos == 0 && !b->conf.mqueue_store_qos0)
+    if (!s->conn && qos == 0 && !CONF(b)->mqueue_store_qos0)
         return;
-    if (b->conf.max_mqueue_len && s->queue.len >= b->conf.max_mqueue_len) {
+    if (CONF(b)->max_mqueue_len && s->queue.len >= CONF(b)->max_mqueue_len) {
         if (s->dropped++ % 1000 == 0)
             LOG_WARN("client %s: queue full, message to %s dropped (mqtt.max_mqueue_len = %u)",
-                     s->client_id, m->topic, b->conf.max_mqueue_len);
+                     s->client_id, m->topic, CONF(b)->max_mqueue_len);
         atomic_fetch_add(&b->stats.msgs_dropped, 1);
         return;
     }
@@ -340,12 +340,12 @@ void broker_tick(moat_broker *b)
     int64_t mono = (int64_t)moat_now_ms();
     pthread_mutex_lock(&b->lock);
     expire_sessions(b, now);
-    if (b->conf.sys_interval_ms && mono - b->last_sys >= (int64_t)b->conf.sys_interval_ms) {
+    if (CONF(b)->sys_interval_ms && mono - b->last_sys >= (int64_t)CONF(b)->sys_interval_ms) {
         b->last_sys = mono;
         sys_publish(b);
     }
     pthread_mutex_unlock(&b->lock);
-    if (b->store && mono - b->last_sync >= (int64_t)b->conf.sync_interval_ms) {
+    if (b->store && mono - b->last_sync >= (int64_t)CONF(b)->sync_interval_ms) {
         b->last_sync = mono;
         moat_store_sync(b->store);
     }
@@ -442,7 +442,7 @@ moat_err broker_load(moat_broker *b, char *err, size_t errlen)
     e = e ? e : moat_store_scan(b->store, MOAT_T_SESSION, NULL, 0, load_session, b);
     e = e ? e : moat_store_scan(b->store, MOAT_T_MSG, NULL, 0, load_msg, b);
     if (e)
-        snprintf(err, errlen, "cannot load state from the store in %s: %s", b->conf.data_dir,
+        snprintf(err, errlen, "cannot load state from the store in %s: %s", CONF(b)->data_dir,
                  moat_strerror(e));
     return e;
 }

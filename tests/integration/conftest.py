@@ -83,6 +83,7 @@ class Broker:
         self.conf_path = self.dir / "moat.conf"
         self.log_path = self.dir / "moat.log"
         self.expected_exit = True
+        self.forced_kill = False
         self.starts = 0
 
     # -- config
@@ -165,6 +166,7 @@ class Broker:
         if self.proc is None:
             return None
         self.expected_exit = True
+        self.forced_kill = False
         if self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, sig)
@@ -173,6 +175,7 @@ class Broker:
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
+                self.forced_kill = sig != signal.SIGKILL
                 try:
                     os.kill(self.proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -187,6 +190,9 @@ class Broker:
         """Stop (SIGTERM by default; signal.SIGKILL for a crash) and start again
         with the same config, data dir and port."""
         self.stop(sig=sig)
+        if self.forced_kill:
+            pytest.fail("moat did not exit within 10s of signal %d; log:\n%s" % (
+                sig, self.log_tail()))
         deadline = time.monotonic() + 10
         while True:  # the port must become bindable again (SO_REUSEADDR servers: at once)
             try:
@@ -233,10 +239,12 @@ def _finish_broker(b, request):
         crashed = b.proc.returncode
     b.stop()
     failed = getattr(request.node, "rep_call", None)
-    if crashed is not None or (failed is not None and failed.failed):
+    if crashed is not None or b.forced_kill or (failed is not None and failed.failed):
         print("\n---- moat log (%s) tail ----\n%s" % (b.log_path, b.log_tail(80)))
     if crashed is not None:
         pytest.fail("moat died during the test (exit status %s); see log above" % crashed)
+    if b.forced_kill:
+        pytest.fail("moat did not exit within 10s of SIGTERM (killed); see log above")
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -283,6 +291,9 @@ def mod_broker(tmp_path_factory, request):
     if crashed is not None:
         print(b.log_tail(80))
         pytest.fail("module broker died (exit status %s)" % crashed)
+    if b.forced_kill:
+        print(b.log_tail(80))
+        pytest.fail("module broker did not exit within 10s of SIGTERM (killed)")
 
 
 @pytest.fixture(autouse=True)

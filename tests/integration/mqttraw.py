@@ -445,6 +445,40 @@ class _Reader:
         return out
 
 
+# Reason codes each packet may carry from a server (MQTT 5 section 2.4 and each
+# packet's reason code table); v3 codes for CONNACK/SUBACK.
+_V5_CODES = {
+    CONNACK: {0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A,
+              0x8C, 0x90, 0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F},
+    PUBACK: {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99},
+    PUBREC: {0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99},
+    PUBREL: {0x00, 0x92},
+    PUBCOMP: {0x00, 0x92},
+    SUBACK: {0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2},
+    UNSUBACK: {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91},
+    DISCONNECT: {0x00, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90,
+                 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E,
+                 0x9F, 0xA0, 0xA1, 0xA2},
+    AUTH: {0x00, 0x18, 0x19},
+}
+_V3_CODES = {CONNACK: {0, 1, 2, 3, 4, 5}, SUBACK: {0, 1, 2, 0x80}}
+
+
+def _check_codes(p, version):
+    if version == 5:
+        allowed = _V5_CODES.get(p.type)
+        codes = getattr(p, "codes", None) or ([p.rc] if p.rc is not None else [])
+    else:
+        allowed = _V3_CODES.get(p.type)
+        codes = getattr(p, "codes", None) or ([p.rc] if p.rc is not None else [])
+    if allowed is None:
+        return
+    bad = [c for c in codes if c not in allowed]
+    if bad:
+        raise MalformedFromServer("%s with reason code(s) %s not allowed for it" % (
+            p.name, ", ".join("0x%02x" % c for c in bad)))
+
+
 _EXPECTED_FLAGS = {CONNACK: 0, PUBACK: 0, PUBREC: 0, PUBREL: 2, PUBCOMP: 0, SUBACK: 0,
                    UNSUBACK: 0, PINGRESP: 0, DISCONNECT: 0, AUTH: 0}
 
@@ -465,6 +499,9 @@ def decode(ptype, flags, body, version):
         p.rc = r.byte()
         if version == 5:
             p.props = r.props(ptype)
+        if p.rc != 0 and p.session_present:
+            raise MalformedFromServer("CONNACK refusal with Session Present 1 "
+                                      "[MQTT-3.2.2-4/6]")
     elif ptype == PUBLISH:
         p.qos = (flags >> 1) & 3
         p.dup = bool(flags & 8)
@@ -529,6 +566,9 @@ def decode(ptype, flags, body, version):
                 p.props = r.props(ptype)
     if r.left():
         raise MalformedFromServer("%s: %d trailing bytes" % (p.name, r.left()))
+    _check_codes(p, version)
+    if 0 in p.props.get("subscription_identifier", []):
+        raise MalformedFromServer("subscription identifier 0")
     return p
 
 
@@ -560,6 +600,8 @@ class RawClient:
         self.next_pid = 1
         self.awaiting_rel = set()   # QoS 2 packet ids we sent PUBREC for
         self.connack = None
+        self.topic_alias_max = 0    # what we announced in CONNECT (v5)
+        self.max_packet_size = None
 
     # -- bytes
     def send(self, data):
@@ -591,8 +633,21 @@ class RawClient:
             self.buf += data
             return
 
+    def _decode(self, got):
+        ptype, flags, body, size = got
+        p = decode(ptype, flags, body, self.version)
+        if self.max_packet_size is not None and size > self.max_packet_size:
+            raise MalformedFromServer("server sent a %d byte %s, above our Maximum Packet "
+                                      "Size %d [MQTT-3.1.2-24]" % (size, p.name,
+                                                                    self.max_packet_size))
+        alias = p.props.get("topic_alias") if p.type == PUBLISH else None
+        if alias is not None and not 1 <= alias <= self.topic_alias_max:
+            raise MalformedFromServer("server used Topic Alias %d, our maximum is %d "
+                                      "[MQTT-3.2.2-17]" % (alias, self.topic_alias_max))
+        return p
+
     def _parse_one(self):
-        """Return (type, flags, body) if a whole packet is buffered, else None."""
+        """Return (type, flags, body, size) if a whole packet is buffered, else None."""
         if len(self.buf) < 2:
             return None
         mult, rl, i = 1, 0, 1
@@ -612,7 +667,7 @@ class RawClient:
         ptype, flags = self.buf[0] >> 4, self.buf[0] & 0x0F
         body = bytes(self.buf[i:i + rl])
         del self.buf[:i + rl]
-        return ptype, flags, body
+        return ptype, flags, body, i + rl
 
     def recv(self, timeout=5.0):
         if self.backlog:
@@ -621,7 +676,7 @@ class RawClient:
         while True:
             got = self._parse_one()
             if got is not None:
-                return decode(got[0], got[1], got[2], self.version)
+                return self._decode(got)
             if self.closed:
                 raise Closed()
             self._fill(deadline)
@@ -645,7 +700,7 @@ class RawClient:
                             TYPE_NAMES[ptype], skipped))
                     self._fill(deadline)
                     continue
-                p = decode(got[0], got[1], got[2], self.version)
+                p = self._decode(got)
                 if p.type == ptype:
                     return p
                 skipped.append(p)
@@ -712,6 +767,10 @@ class RawClient:
 
     def connect(self, client_id="", expect_rc=0, timeout=5.0, **kw):
         kw.setdefault("version", self.version)
+        props = kw.get("props")
+        if kw["version"] == 5 and isinstance(props, dict):
+            self.topic_alias_max = props.get("topic_alias_maximum", 0)
+            self.max_packet_size = props.get("maximum_packet_size")
         self.send(connect(client_id, **kw))
         p = self.expect(CONNACK, timeout=timeout)
         self.connack = p
@@ -807,7 +866,7 @@ class RawClient:
                                      "(other packets: %r)" % skipped)
                     self._fill(deadline)
                     continue
-                p = decode(got[0], got[1], got[2], self.version)
+                p = self._decode(got)
                 if p.type in (PUBLISH, PUBREL):
                     return p
                 skipped.append(p)
@@ -822,6 +881,18 @@ class RawClient:
             try:
                 out.append(self.recv_publish(timeout=max(0.01, deadline - time.monotonic()),
                                              ack=ack))
+            except TimeoutError:
+                break
+        return out
+
+    def collect_until_quiet(self, quiet=0.5, timeout=10.0, ack=True, limit=None):
+        """PUBLISHes until none arrived for `quiet` seconds (or timeout/limit)."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and (limit is None or len(out) < limit):
+            try:
+                out.append(self.recv_publish(
+                    timeout=max(0.01, min(quiet, deadline - time.monotonic())), ack=ack))
             except TimeoutError:
                 break
         return out
