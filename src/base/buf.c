@@ -36,7 +36,10 @@ moat_err moat_buf_append(moat_buf *b, const void *p, size_t n)
     return MOAT_OK;
 }
 
-moat_err moat_buf_put_u8(moat_buf *b, uint8_t v) { return moat_buf_append(b, &v, 1); }
+moat_err moat_buf_put_u8(moat_buf *b, uint8_t v)
+{
+    return moat_buf_append(b, &v, 1);
+}
 
 moat_err moat_buf_put_u16(moat_buf *b, uint16_t v)
 {
@@ -66,7 +69,10 @@ void moat_buf_compact(moat_buf *b)
     b->off = 0;
 }
 
-void moat_buf_reset(moat_buf *b) { b->off = b->len = 0; }
+void moat_buf_reset(moat_buf *b)
+{
+    b->off = b->len = 0;
+}
 
 void moat_buf_free(moat_buf *b)
 {

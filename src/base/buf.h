@@ -15,7 +15,10 @@ typedef struct moat_buf {
     size_t cap;
 } moat_buf;
 
-#define MOAT_BUF_INIT {0}
+#define MOAT_BUF_INIT                                                                              \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 /* Make room for n more bytes after len. */
 moat_err moat_buf_reserve(moat_buf *b, size_t n);
@@ -24,8 +27,14 @@ moat_err moat_buf_put_u8(moat_buf *b, uint8_t v);
 moat_err moat_buf_put_u16(moat_buf *b, uint16_t v); /* big endian */
 moat_err moat_buf_put_u32(moat_buf *b, uint32_t v); /* big endian */
 /* Unread bytes. */
-static inline size_t moat_buf_avail(const moat_buf *b) { return b->len - b->off; }
-static inline const uint8_t *moat_buf_head(const moat_buf *b) { return b->data + b->off; }
+static inline size_t moat_buf_avail(const moat_buf *b)
+{
+    return b->len - b->off;
+}
+static inline const uint8_t *moat_buf_head(const moat_buf *b)
+{
+    return b->data + b->off;
+}
 /* Mark n bytes read; resets to empty when all read. */
 void moat_buf_consume(moat_buf *b, size_t n);
 /* Move unread bytes to the front (cheap compaction before a read). */

@@ -23,11 +23,20 @@ int moat_log_level_parse(const char *s)
     return -1;
 }
 
-const char *moat_log_level_name(moat_log_level l) { return level_names[l <= MOAT_LOG_NONE ? l : MOAT_LOG_NONE]; }
+const char *moat_log_level_name(moat_log_level l)
+{
+    return level_names[l <= MOAT_LOG_NONE ? l : MOAT_LOG_NONE];
+}
 
-void moat_log_set_level(moat_log_level l) { g_level = l; }
+void moat_log_set_level(moat_log_level l)
+{
+    g_level = l;
+}
 
-int moat_log_enabled(moat_log_level l) { return l >= g_level && l < MOAT_LOG_NONE; }
+int moat_log_enabled(moat_log_level l)
+{
+    return l >= g_level && l < MOAT_LOG_NONE;
+}
 
 int moat_log_open(const char *path, int also_stderr)
 {
@@ -49,7 +58,10 @@ int moat_log_open(const char *path, int also_stderr)
     return 0;
 }
 
-void moat_log_close(void) { moat_log_open(NULL, 1); }
+void moat_log_close(void)
+{
+    moat_log_open(NULL, 1);
+}
 
 void moat_log(moat_log_level l, const char *fmt, ...)
 {
@@ -61,7 +73,8 @@ void moat_log(moat_log_level l, const char *fmt, ...)
     struct tm tm;
     gmtime_r(&tv.tv_sec, &tm);
     int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof line - (size_t)n, ".%03dZ [%s] ", (int)(tv.tv_usec / 1000), level_names[l]);
+    n += snprintf(line + n, sizeof line - (size_t)n, ".%03dZ [%s] ", (int)(tv.tv_usec / 1000),
+                  level_names[l]);
     va_list ap;
     va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

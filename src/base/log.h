@@ -25,7 +25,11 @@ void moat_log_close(void);
 int moat_log_enabled(moat_log_level l);
 void moat_log(moat_log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define LOG_DEBUG(...) do { if (moat_log_enabled(MOAT_LOG_DEBUG)) moat_log(MOAT_LOG_DEBUG, __VA_ARGS__); } while (0)
+#define LOG_DEBUG(...)                                                                             \
+    do {                                                                                           \
+        if (moat_log_enabled(MOAT_LOG_DEBUG))                                                      \
+            moat_log(MOAT_LOG_DEBUG, __VA_ARGS__);                                                 \
+    } while (0)
 #define LOG_INFO(...) moat_log(MOAT_LOG_INFO, __VA_ARGS__)
 #define LOG_NOTICE(...) moat_log(MOAT_LOG_NOTICE, __VA_ARGS__)
 #define LOG_WARN(...) moat_log(MOAT_LOG_WARNING, __VA_ARGS__)

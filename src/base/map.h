@@ -23,7 +23,10 @@ typedef struct moat_map {
     size_t count;
 } moat_map;
 
-#define MOAT_MAP_INIT {0}
+#define MOAT_MAP_INIT                                                                              \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 uint64_t moat_hash(const void *p, size_t n);
 void *moat_map_get(const moat_map *m, const void *k, size_t kl);

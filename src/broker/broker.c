@@ -25,7 +25,10 @@ int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-moat_worker *worker_current(void) { return tls_worker; }
+moat_worker *worker_current(void)
+{
+    return tls_worker;
+}
 
 /* ------------------------------------------------------------ workers */
 
@@ -214,7 +217,8 @@ static void on_accept(moat_loop *l, int fd, void *arg, unsigned ev)
 
 static moat_err bind_listener(moat_listener *l, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     char port[8];
@@ -366,16 +370,25 @@ moat_err moat_broker_run(moat_broker *b)
     return MOAT_OK;
 }
 
-void moat_broker_stop(moat_broker *b) { atomic_store(&b->stopping, true); }
+void moat_broker_stop(moat_broker *b)
+{
+    atomic_store(&b->stopping, true);
+}
 
-void moat_broker_request_reload(moat_broker *b) { atomic_store(&b->reload_requested, true); }
+void moat_broker_request_reload(moat_broker *b)
+{
+    atomic_store(&b->reload_requested, true);
+}
 
 void moat_broker_set_conf_path(moat_broker *b, const char *path)
 {
     snprintf(b->conf_path, sizeof b->conf_path, "%s", path ? path : "");
 }
 
-static void free_msg(void *v) { msg_unref(v); }
+static void free_msg(void *v)
+{
+    msg_unref(v);
+}
 
 void moat_broker_free(moat_broker *b)
 {

@@ -17,7 +17,10 @@
 #define READ_BUDGET (256 * 1024) /* per event, so one client cannot starve others */
 #define OUT_HIGH_WATER (512 * 1024)
 
-void conn_ref(moat_conn *c) { atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed); }
+void conn_ref(moat_conn *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
 
 static void conn_free(moat_conn *c)
 {
@@ -416,8 +419,8 @@ static void on_readable(moat_conn *c)
         if (e == MOAT_EAGAIN)
             break;
         if (e) {
-            conn_close(c, MQTT_RC_UNSPECIFIED, e == MOAT_EOF ? "connection closed by peer" : "read error",
-                       false);
+            conn_close(c, MQTT_RC_UNSPECIFIED,
+                       e == MOAT_EOF ? "connection closed by peer" : "read error", false);
             return;
         }
         c->in.len += n;
@@ -500,8 +503,8 @@ moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sock
     unsigned gc = atomic_fetch_add(&b->conn_count, 1) + 1;
     if (lc > l->conf.max_connections) {
         c->over_limit = true;
-        LOG_WARN("peer=%s: connection refused: listener.%s.%s.max_connections (%u) reached", c->peer,
-                 l->conf.type, l->conf.name, l->conf.max_connections);
+        LOG_WARN("peer=%s: connection refused: listener.%s.%s.max_connections (%u) reached",
+                 c->peer, l->conf.type, l->conf.name, l->conf.max_connections);
     } else if (gc > CONF(b)->max_connections) {
         c->over_limit = true;
         LOG_WARN("peer=%s: connection refused: node.max_connections (%u) reached", c->peer,

@@ -8,8 +8,14 @@
 #include "broker/internal.h"
 
 /* v3 CONNACK return codes */
-enum { V3_ACCEPTED = 0, V3_BAD_VERSION = 1, V3_BAD_ID = 2, V3_UNAVAILABLE = 3, V3_BAD_AUTH = 4,
-       V3_NOT_AUTHORIZED = 5 };
+enum {
+    V3_ACCEPTED = 0,
+    V3_BAD_VERSION = 1,
+    V3_BAD_ID = 2,
+    V3_UNAVAILABLE = 3,
+    V3_BAD_AUTH = 4,
+    V3_NOT_AUTHORIZED = 5
+};
 
 static uint8_t v3_code(uint8_t rc)
 {
@@ -68,10 +74,10 @@ static moat_err make_will(moat_conn *c, const mqtt_packet *p)
         !mqtt_utf8_valid(p->u.connect.will_payload.p, p->u.connect.will_payload.len))
         return MOAT_EPAYLOADFMT;
     moat_buf props = MOAT_BUF_INIT;
-    if (c->version == MQTT_V5 &&
-        mqtt_props_copy_filtered(wp->raw, wp->raw_len,
-                                 MQTT_HAS(MQTT_PROP_WILL_DELAY) | MQTT_HAS(MQTT_PROP_MESSAGE_EXPIRY),
-                                 &props) != MOAT_OK) {
+    if (c->version == MQTT_V5 && mqtt_props_copy_filtered(wp->raw, wp->raw_len,
+                                                          MQTT_HAS(MQTT_PROP_WILL_DELAY) |
+                                                              MQTT_HAS(MQTT_PROP_MESSAGE_EXPIRY),
+                                                          &props) != MOAT_OK) {
         moat_buf_free(&props);
         return MOAT_ENOMEM;
     }
@@ -147,7 +153,8 @@ static void fill_connack_props(moat_conn *c, mqtt_packet *ack, uint32_t granted_
     }
     if (assigned) {
         pr->has |= MQTT_HAS(MQTT_PROP_ASSIGNED_CLIENT_ID);
-        pr->assigned_client_id = (mqtt_bin){(const uint8_t *)c->client_id, (uint32_t)strlen(c->client_id)};
+        pr->assigned_client_id =
+            (mqtt_bin){(const uint8_t *)c->client_id, (uint32_t)strlen(c->client_id)};
     }
     if (ka_changed) {
         pr->has |= MQTT_HAS(MQTT_PROP_SERVER_KEEP_ALIVE);
@@ -182,7 +189,8 @@ static bool attach_session(moat_conn *c, bool clean, uint32_t expiry)
         conn_ref(old);
         if (moat_loop_post(old->worker->loop, close_taken_over, old) != MOAT_OK)
             conn_unref(old);
-        LOG_INFO("session taken over: id=%s old peer=%s new peer=%s", c->client_id, old->peer, c->peer);
+        LOG_INFO("session taken over: id=%s old peer=%s new peer=%s", c->client_id, old->peer,
+                 c->peer);
     }
     bool present = false;
     if (s && clean) {
@@ -265,10 +273,12 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
             return MOAT_ENOMEM;
     }
     if (c->over_limit)
-        return refuse(c, c->version == MQTT_V5 ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_SERVER_UNAVAILABLE,
+        return refuse(c,
+                      c->version == MQTT_V5 ? MQTT_RC_QUOTA_EXCEEDED : MQTT_RC_SERVER_UNAVAILABLE,
                       "connection limit reached");
     if (cid->len > CONF(b)->max_clientid_len || (cid->len && memchr(cid->p, 0, cid->len)))
-        return refuse(c, MQTT_RC_CLIENT_ID_INVALID, "client identifier too long (mqtt.max_clientid_len)");
+        return refuse(c, MQTT_RC_CLIENT_ID_INVALID,
+                      "client identifier too long (mqtt.max_clientid_len)");
     uint32_t asked = 0;
     if (c->version == MQTT_V5) {
         if (read_props(c, &p->props, &asked) != MOAT_OK)
@@ -277,8 +287,9 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
         asked = p->u.connect.clean_start ? 0 : UINT32_MAX;
     }
     if (!anonymous_allowed(c))
-        return refuse(c, MQTT_RC_NOT_AUTHORIZED,
-                      "anonymous access refused on a non-loopback listener (set allow_anonymous = true)");
+        return refuse(
+            c, MQTT_RC_NOT_AUTHORIZED,
+            "anonymous access refused on a non-loopback listener (set allow_anonymous = true)");
     if (p->u.connect.will) {
         moat_err e = make_will(c, p);
         if (e == MOAT_ETOPIC)
@@ -315,7 +326,8 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
     c->state = CS_CONNECTED;
     atomic_fetch_add(&b->stats.clients_connected, 1);
     if (c->version == MQTT_V5)
-        fill_connack_props(c, &ack, c->version == MQTT_V5 ? granted : asked, asked, assigned, ka_changed);
+        fill_connack_props(c, &ack, c->version == MQTT_V5 ? granted : asked, asked, assigned,
+                           ka_changed);
     conn_send(c, &ack);
     conn_resend_inflight(c, c->session);
     pthread_mutex_unlock(&b->lock);

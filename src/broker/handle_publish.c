@@ -98,11 +98,11 @@ static bool awaiting_rel_del(moat_session *s, uint16_t id)
 static moat_msg *make_msg(moat_conn *c, const mqtt_packet *p, const mqtt_bin *topic)
 {
     moat_buf props = MOAT_BUF_INIT;
-    if (c->version == MQTT_V5 &&
-        mqtt_props_copy_filtered(p->props.raw, p->props.raw_len,
-                                 MQTT_HAS(MQTT_PROP_TOPIC_ALIAS) | MQTT_HAS(MQTT_PROP_MESSAGE_EXPIRY) |
-                                     MQTT_HAS(MQTT_PROP_SUBSCRIPTION_ID),
-                                 &props) != MOAT_OK) {
+    if (c->version == MQTT_V5 && mqtt_props_copy_filtered(p->props.raw, p->props.raw_len,
+                                                          MQTT_HAS(MQTT_PROP_TOPIC_ALIAS) |
+                                                              MQTT_HAS(MQTT_PROP_MESSAGE_EXPIRY) |
+                                                              MQTT_HAS(MQTT_PROP_SUBSCRIPTION_ID),
+                                                          &props) != MOAT_OK) {
         moat_buf_free(&props);
         return NULL;
     }
@@ -197,7 +197,8 @@ moat_err handle_publish(moat_conn *c, mqtt_packet *p)
     if (qos == 2 && s && s->n_awaiting_rel >= CONF(b)->max_inflight) {
         pthread_mutex_unlock(&b->lock);
         c->close_reason = MQTT_RC_RECEIVE_MAX_EXCEEDED;
-        c->close_text = "more unacknowledged QoS 2 PUBLISH than the receive maximum (mqtt.max_inflight)";
+        c->close_text =
+            "more unacknowledged QoS 2 PUBLISH than the receive maximum (mqtt.max_inflight)";
         return MOAT_EPROTOCOL;
     }
     moat_msg *m = make_msg(c, p, &topic);
@@ -227,7 +228,8 @@ moat_err handle_pubrel(moat_conn *c, mqtt_packet *p)
     pthread_mutex_lock(&b->lock);
     bool found = c->session && awaiting_rel_del(c->session, p->u.ack.packet_id);
     pthread_mutex_unlock(&b->lock);
-    return send_ack(c, MQTT_PUBCOMP, p->u.ack.packet_id, found ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND, NULL);
+    return send_ack(c, MQTT_PUBCOMP, p->u.ack.packet_id, found ? 0 : MQTT_RC_PACKET_ID_NOT_FOUND,
+                    NULL);
 }
 
 /* PUBACK, PUBREC, PUBCOMP from the client for a message we sent. */
@@ -247,7 +249,8 @@ moat_err handle_puback(moat_conn *c, mqtt_packet *p)
         bool ok = (p->type == MQTT_PUBACK && e->qos == 1) ||
                   (p->type == MQTT_PUBREC && e->qos == 2 && e->state == QE_WAIT_ACK) ||
                   (p->type == MQTT_PUBCOMP && e->qos == 2 && e->state == QE_WAIT_COMP);
-        bool failed_rec = p->type == MQTT_PUBREC && c->version == MQTT_V5 && p->u.ack.reason >= 0x80;
+        bool failed_rec =
+            p->type == MQTT_PUBREC && c->version == MQTT_V5 && p->u.ack.reason >= 0x80;
         if (!ok) {
             send_rel = p->type == MQTT_PUBREC && e->state == QE_WAIT_COMP;
         } else if (p->type == MQTT_PUBREC && !failed_rec) {

@@ -89,11 +89,13 @@ moat_err handle_subscribe(moat_conn *c, mqtt_packet *p)
                                      (e.retain_as_published ? SUBOPT_RAP : 0) |
                                      (e.retain_handling << SUBOPT_RH_SHIFT));
             bool existed = false;
-            if (session_add_sub(b, s, (const char *)e.filter.p, e.filter.len, opts, sub_id, &existed) != MOAT_OK)
+            if (session_add_sub(b, s, (const char *)e.filter.p, e.filter.len, opts, sub_id,
+                                &existed) != MOAT_OK)
                 rc = MQTT_RC_UNSPECIFIED;
             else if (!shared && (e.retain_handling == 0 || (e.retain_handling == 1 && !existed))) {
                 retained_ctx rc2 = {b, s, granted, sub_id, wall_ms()};
-                moat_rettree_match(b->retained, (const char *)e.filter.p, e.filter.len, on_retained, &rc2);
+                moat_rettree_match(b->retained, (const char *)e.filter.p, e.filter.len, on_retained,
+                                   &rc2);
             }
         } else {
             LOG_NOTICE("client %s: subscription to '%.*s' refused: %s (0x%02x)", c->client_id,

@@ -48,9 +48,9 @@ typedef struct moat_msg {
     uint32_t topic_len;
     uint32_t payload_len;
     uint32_t props_len;
-    char *topic;      /* NUL-terminated, inside data */
-    uint8_t *payload; /* inside data */
-    uint8_t *props;   /* forwardable v5 properties, wire form, inside data */
+    char *topic;        /* NUL-terminated, inside data */
+    uint8_t *payload;   /* inside data */
+    uint8_t *props;     /* forwardable v5 properties, wire form, inside data */
     const void *origin; /* the publishing session, for no-local (never dereferenced) */
     char data[];
 } moat_msg;
@@ -79,11 +79,11 @@ typedef struct qentry {
     uint16_t packet_id; /* 0 until sent with QoS > 0 */
     uint8_t qos;        /* effective QoS */
     uint8_t state;
-    bool retain;        /* retain flag as delivered */
+    bool retain; /* retain flag as delivered */
     bool dup;
     uint8_t n_sub_ids;
     uint32_t sub_ids[4];
-    int64_t sent_at;    /* monotonic ms of the last send, for retry */
+    int64_t sent_at; /* monotonic ms of the last send, for retry */
 } qentry;
 
 typedef struct qlist {
@@ -107,15 +107,15 @@ typedef struct sess_sub {
 struct moat_session {
     char *client_id;
     size_t client_id_len;
-    moat_conn *conn;        /* NULL when offline */
+    moat_conn *conn; /* NULL when offline */
     uint8_t version;
-    bool persistent;        /* stored in the store (expiry > 0) */
-    uint32_t expiry;        /* seconds, as granted */
+    bool persistent;         /* stored in the store (expiry > 0) */
+    uint32_t expiry;         /* seconds, as granted */
     int64_t disconnected_at; /* wall ms, when offline */
-    uint64_t next_seq;      /* store sequence for queued messages */
+    uint64_t next_seq;       /* store sequence for queued messages */
     uint16_t next_pid;
-    qlist inflight;         /* sent, not yet acknowledged (order of sending) */
-    qlist queue;            /* waiting to be sent */
+    qlist inflight; /* sent, not yet acknowledged (order of sending) */
+    qlist queue;    /* waiting to be sent */
     uint32_t n_subs, cap_subs;
     sess_sub *subs;
     /* inbound QoS 2 packet ids received but not yet released */
@@ -124,11 +124,11 @@ struct moat_session {
     /* will, kept while a delayed will is pending after disconnect */
     moat_msg *will;
     uint8_t will_qos;
-    int64_t will_at;        /* wall ms; 0 = no pending will */
+    int64_t will_at; /* wall ms; 0 = no pending will */
     /* routing scratch */
     uint64_t route_epoch;
     uint32_t route_idx;
-    uint32_t dropped;       /* messages dropped at max_mqueue_len */
+    uint32_t dropped; /* messages dropped at max_mqueue_len */
 };
 
 /* --------------------------------------------------------------- conn */
@@ -139,23 +139,23 @@ typedef struct moat_listener moat_listener;
 
 struct moat_conn {
     atomic_uint refs;
-    atomic_bool dirty;       /* queued on its worker's dirty list */
+    atomic_bool dirty; /* queued on its worker's dirty list */
     moat_worker *worker;
     moat_listener *listener;
     moat_transport *tr;
     uint64_t id;
     enum conn_state state;
-    uint8_t version;         /* 0 until CONNECT */
-    bool over_limit;         /* accepted past a connection limit: refuse CONNECT */
-    bool want_write;         /* EPOLLOUT armed */
-    bool graceful;           /* DISCONNECT 0x00 received: no will */
+    uint8_t version; /* 0 until CONNECT */
+    bool over_limit; /* accepted past a connection limit: refuse CONNECT */
+    bool want_write; /* EPOLLOUT armed */
+    bool graceful;   /* DISCONNECT 0x00 received: no will */
     bool is_loopback_peer;
     bool request_problem_info;
-    char peer[64];           /* "ip:port" */
+    char peer[64]; /* "ip:port" */
     moat_buf in, out;
-    int64_t last_rx;         /* monotonic ms */
+    int64_t last_rx; /* monotonic ms */
     int64_t created;
-    uint16_t keep_alive;     /* seconds, as in force */
+    uint16_t keep_alive; /* seconds, as in force */
     /* From CONNECT; valid while connected. */
     char *client_id;
     char *username;
@@ -173,16 +173,16 @@ struct moat_conn {
     moat_msg *will;
     uint8_t will_qos;
     uint32_t will_delay;
-    uint8_t close_reason;    /* reason logged at close */
+    uint8_t close_reason; /* reason logged at close */
     const char *close_text;
-    moat_session *session;   /* guarded by b->lock */
+    moat_session *session; /* guarded by b->lock */
 };
 
 /* ------------------------------------------------------------- broker */
 
 struct moat_listener {
     moat_listener_conf conf;
-    char label[80];          /* "tcp:external" */
+    char label[80]; /* "tcp:external" */
     int fd;
     bool loopback;
     atomic_uint count;
@@ -209,9 +209,9 @@ typedef struct moat_stats {
 } moat_stats;
 
 struct moat_broker {
-    moat_conf conf;             /* as started: listeners, data_dir, workers */
-    _Atomic(moat_conf *) live;  /* in force now: CONF(b); replaced on SIGHUP */
-    moat_conf **retired;        /* earlier live configs, freed at exit */
+    moat_conf conf;            /* as started: listeners, data_dir, workers */
+    _Atomic(moat_conf *) live; /* in force now: CONF(b); replaced on SIGHUP */
+    moat_conf **retired;       /* earlier live configs, freed at exit */
     uint32_t n_retired;
     char conf_path[512];
     pthread_mutex_t lock;
@@ -292,7 +292,7 @@ void conn_keepalive_sweep(moat_worker *w, int64_t now);
 /* handle_*.c: each returns MOAT_OK or an error with c->close_reason set */
 moat_err handle_connect(moat_conn *c, mqtt_packet *p);
 moat_err handle_publish(moat_conn *c, mqtt_packet *p);
-moat_err handle_puback(moat_conn *c, mqtt_packet *p);  /* PUBACK, PUBREC, PUBCOMP */
+moat_err handle_puback(moat_conn *c, mqtt_packet *p); /* PUBACK, PUBREC, PUBCOMP */
 moat_err handle_pubrel(moat_conn *c, mqtt_packet *p);
 moat_err handle_subscribe(moat_conn *c, mqtt_packet *p);
 moat_err handle_unsubscribe(moat_conn *c, mqtt_packet *p);

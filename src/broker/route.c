@@ -39,7 +39,8 @@ static route_group *group_for(moat_broker *b, const moat_sub *sub, const char *f
 {
     for (uint32_t i = 0; i < b->n_groups; i++) {
         route_group *g = &b->groups[i];
-        if (g->flen == fl && memcmp(g->filter, filter, fl) == 0 && strcmp(g->group, sub->group) == 0)
+        if (g->flen == fl && memcmp(g->filter, filter, fl) == 0 &&
+            strcmp(g->group, sub->group) == 0)
             return g;
     }
     if (b->n_groups == b->cap_groups) {

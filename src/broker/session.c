@@ -87,8 +87,9 @@ void session_persist_entry(moat_broker *b, moat_session *s, qentry *e)
     if (!e->seq)
         e->seq = ++s->next_seq;
     moat_buf v = MOAT_BUF_INIT;
-    uint8_t h[6] = {e->state, e->qos, e->retain, (uint8_t)(e->packet_id >> 8),
-                    (uint8_t)e->packet_id, e->n_sub_ids};
+    uint8_t h[6] = {
+        e->state,    e->qos, e->retain, (uint8_t)(e->packet_id >> 8), (uint8_t)e->packet_id,
+        e->n_sub_ids};
     moat_err err = moat_buf_append(&v, h, sizeof h);
     for (unsigned i = 0; !err && i < e->n_sub_ids; i++)
         err = moat_buf_put_u32(&v, e->sub_ids[i]);
@@ -137,7 +138,8 @@ void session_persist(moat_broker *b, moat_session *s)
         e = e ? e : moat_buf_put_u8(&v, s->subs[i].options);
         e = e ? e : moat_buf_put_u32(&v, s->subs[i].sub_id);
     }
-    e = e ? e : moat_store_put(b->store, MOAT_T_SESSION, s->client_id, s->client_id_len, v.data, v.len);
+    e = e ? e
+          : moat_store_put(b->store, MOAT_T_SESSION, s->client_id, s->client_id_len, v.data, v.len);
     if (e)
         LOG_ERROR("store: cannot persist session %s: %s", s->client_id, moat_strerror(e));
     moat_buf_free(&v);

@@ -34,12 +34,12 @@ typedef enum moat_log_to {
 } moat_log_to;
 
 typedef struct moat_listener_conf {
-    char type[8];        /* "tcp" now; "ssl", "ws", "wss" later */
-    char name[64];       /* "external" */
-    char bind[64];       /* address part, "0.0.0.0" when only a port was given */
+    char type[8];  /* "tcp" now; "ssl", "ws", "wss" later */
+    char name[64]; /* "external" */
+    char bind[64]; /* address part, "0.0.0.0" when only a port was given */
     uint16_t port;
     uint32_t max_connections;
-    char origin[300];    /* "file:line" where it was declared, for messages */
+    char origin[300]; /* "file:line" where it was declared, for messages */
     /* false while only options of this listener were seen (they may come
      * before the declaration); moat_conf_validate rejects such a listener.
      * first_key is the first such option, for that message. */
@@ -49,36 +49,36 @@ typedef struct moat_listener_conf {
 
 typedef struct moat_conf {
     /* node */
-    char data_dir[512];           /* node.data_dir, default "data" */
-    uint32_t workers;             /* node.workers, 0 = one per core */
-    uint32_t max_connections;     /* node.max_connections, global */
+    char data_dir[512];       /* node.data_dir, default "data" */
+    uint32_t workers;         /* node.workers, 0 = one per core */
+    uint32_t max_connections; /* node.max_connections, global */
     /* log */
-    int log_level;                /* log.level: moat_log_level */
-    char log_file[512];           /* log.file, "" = stderr only (cleared when log.to = console) */
-    bool log_to_console;          /* log.to = console|file|both */
-    moat_log_to log_to;           /* log.to itself; log_to_console is derived from it */
+    int log_level;       /* log.level: moat_log_level */
+    char log_file[512];  /* log.file, "" = stderr only (cleared when log.to = console) */
+    bool log_to_console; /* log.to = console|file|both */
+    moat_log_to log_to;  /* log.to itself; log_to_console is derived from it */
     /* broker */
-    uint32_t sys_interval_ms;     /* broker.sys_interval, 0 disables $SYS */
-    moat_anon allow_anonymous;    /* allow_anonymous */
+    uint32_t sys_interval_ms;  /* broker.sys_interval, 0 disables $SYS */
+    moat_anon allow_anonymous; /* allow_anonymous */
     /* mqtt */
-    uint32_t max_packet_size;     /* mqtt.max_packet_size, bytes */
-    uint32_t max_clientid_len;    /* mqtt.max_clientid_len */
-    uint32_t max_topic_levels;    /* mqtt.max_topic_levels, 0 = unlimited */
-    uint8_t max_qos_allowed;      /* mqtt.max_qos_allowed */
-    uint16_t max_topic_alias;     /* mqtt.max_topic_alias (client->server) */
-    bool retain_available;        /* mqtt.retain_available */
-    bool wildcard_subscription;   /* mqtt.wildcard_subscription */
-    bool shared_subscription;     /* mqtt.shared_subscription */
-    uint16_t server_keepalive;    /* mqtt.server_keepalive, 0 = use the client's */
-    uint16_t max_inflight;        /* mqtt.max_inflight (server receive maximum too) */
-    uint32_t max_mqueue_len;      /* mqtt.max_mqueue_len, queued per session */
-    bool mqueue_store_qos0;       /* mqtt.mqueue_store_qos0 */
-    uint32_t retry_interval_ms;   /* mqtt.retry_interval */
-    uint32_t max_awaiting_rel;    /* mqtt.max_awaiting_rel */
-    uint32_t session_expiry_max;  /* mqtt.session_expiry_interval: upper bound, seconds */
-    uint32_t max_retained;        /* retainer.max_retained_messages, 0 = unlimited */
-    uint32_t max_retained_payload;/* retainer.max_payload_size, bytes */
-    uint32_t sync_interval_ms;    /* persistence.sync_interval */
+    uint32_t max_packet_size;      /* mqtt.max_packet_size, bytes */
+    uint32_t max_clientid_len;     /* mqtt.max_clientid_len */
+    uint32_t max_topic_levels;     /* mqtt.max_topic_levels, 0 = unlimited */
+    uint8_t max_qos_allowed;       /* mqtt.max_qos_allowed */
+    uint16_t max_topic_alias;      /* mqtt.max_topic_alias (client->server) */
+    bool retain_available;         /* mqtt.retain_available */
+    bool wildcard_subscription;    /* mqtt.wildcard_subscription */
+    bool shared_subscription;      /* mqtt.shared_subscription */
+    uint16_t server_keepalive;     /* mqtt.server_keepalive, 0 = use the client's */
+    uint16_t max_inflight;         /* mqtt.max_inflight (server receive maximum too) */
+    uint32_t max_mqueue_len;       /* mqtt.max_mqueue_len, queued per session */
+    bool mqueue_store_qos0;        /* mqtt.mqueue_store_qos0 */
+    uint32_t retry_interval_ms;    /* mqtt.retry_interval */
+    uint32_t max_awaiting_rel;     /* mqtt.max_awaiting_rel */
+    uint32_t session_expiry_max;   /* mqtt.session_expiry_interval: upper bound, seconds */
+    uint32_t max_retained;         /* retainer.max_retained_messages, 0 = unlimited */
+    uint32_t max_retained_payload; /* retainer.max_payload_size, bytes */
+    uint32_t sync_interval_ms;     /* persistence.sync_interval */
     /* listeners */
     uint32_t n_listeners;
     moat_listener_conf listeners[MOAT_CONF_MAX_LISTENERS];

@@ -175,15 +175,15 @@ typedef struct mqtt_props {
 /* One SUBSCRIBE entry. */
 typedef struct mqtt_sub_entry {
     mqtt_bin filter;
-    uint8_t qos;             /* 0..2 */
-    bool no_local;           /* v5 */
+    uint8_t qos;              /* 0..2 */
+    bool no_local;            /* v5 */
     bool retain_as_published; /* v5 */
-    uint8_t retain_handling; /* v5: 0..2 */
+    uint8_t retain_handling;  /* v5: 0..2 */
 } mqtt_sub_entry;
 
 typedef struct mqtt_packet {
-    uint8_t type;  /* enum mqtt_packet_type */
-    uint8_t flags; /* low 4 bits of the fixed header */
+    uint8_t type;     /* enum mqtt_packet_type */
+    uint8_t flags;    /* low 4 bits of the fixed header */
     mqtt_props props; /* v5 only; zeroed otherwise */
     union {
         struct {
@@ -208,7 +208,7 @@ typedef struct mqtt_packet {
             uint8_t reason; /* v5 reason code; v3 return code 0..5 */
         } connack;
         struct {
-            mqtt_bin topic; /* may be empty in v5 when a topic alias is used */
+            mqtt_bin topic;     /* may be empty in v5 when a topic alias is used */
             uint16_t packet_id; /* 0 for QoS 0 */
             uint8_t qos;
             bool dup;
@@ -253,7 +253,8 @@ moat_err mqtt_frame(const uint8_t *buf, size_t len, size_t *header_len, uint32_t
  * Errors: MOAT_ENEEDMORE (buf holds less than one packet), MOAT_EMALFORMED,
  * MOAT_EPROTOCOL, MOAT_EVERSION (CONNECT with unknown name/level; out->u.connect
  * .protocol_version is set so the caller can answer in the right form). */
-moat_err mqtt_decode(const uint8_t *buf, size_t len, uint8_t version, mqtt_packet *out, size_t *consumed);
+moat_err mqtt_decode(const uint8_t *buf, size_t len, uint8_t version, mqtt_packet *out,
+                     size_t *consumed);
 
 /* Iterate SUBSCRIBE entries: *pos starts at 0. Returns true and fills *e while
  * entries remain. Input was validated by mqtt_decode. */
@@ -267,7 +268,8 @@ bool mqtt_props_next_user(const mqtt_props *pr, uint32_t *pos, mqtt_bin *key, mq
 /* Append to out the wire encoding (no length prefix) of every property of
  * the decoded block raw/raw_len whose id is NOT in drop_mask (MQTT_HAS bits).
  * Used to forward a PUBLISH's or a will's properties. */
-moat_err mqtt_props_copy_filtered(const uint8_t *raw, uint32_t raw_len, uint64_t drop_mask, moat_buf *out);
+moat_err mqtt_props_copy_filtered(const uint8_t *raw, uint32_t raw_len, uint64_t drop_mask,
+                                  moat_buf *out);
 
 /* Encode one packet and append it to out. version selects the wire form
  * (properties and reason codes only in v5; v3 CONNACK uses the return code in

@@ -233,6 +233,19 @@ class Broker:
         return "<Broker pid=%s port=%s>" % (self.proc.pid if self.proc else None, self.port)
 
 
+SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|ThreadSanitizer")
+
+
+def sanitizer_report(b):
+    """The sanitizer findings in the broker's log (ASan/UBSan builds), or None."""
+    try:
+        text = Path(b.log_path).read_text(errors="replace")
+    except OSError:
+        return None
+    m = SANITIZER_RE.search(text)
+    return text[max(0, m.start() - 200):m.start() + 4000] if m else None
+
+
 def _finish_broker(b, request):
     crashed = None
     if b.proc is not None and not b.expected_exit and b.proc.poll() is not None:
@@ -245,6 +258,9 @@ def _finish_broker(b, request):
         pytest.fail("moat died during the test (exit status %s); see log above" % crashed)
     if b.forced_kill:
         pytest.fail("moat did not exit within 10s of SIGTERM (killed); see log above")
+    san = sanitizer_report(b)
+    if san:
+        pytest.fail("sanitizer report in the moat log:\n" + san)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
@@ -294,6 +310,9 @@ def mod_broker(tmp_path_factory, request):
     if b.forced_kill:
         print(b.log_tail(80))
         pytest.fail("module broker did not exit within 10s of SIGTERM (killed)")
+    san = sanitizer_report(b)
+    if san:
+        pytest.fail("sanitizer report in the moat log:\n" + san)
 
 
 @pytest.fixture(autouse=True)

@@ -179,9 +179,9 @@ def test_max_packet_size_connect(broker_factory):
 
 
 def test_max_clientid_len_log(broker_factory):
-    b = broker_factory(["mqtt.max_clientid_len = 8"])
+    b = broker_factory(["mqtt.max_clientid_len = 23"])
     c = b.raw(5)
-    c.connect("123456789", expect_rc=mr.RC_CLIENT_ID_INVALID)
+    c.connect("x" * 24, expect_rc=mr.RC_CLIENT_ID_INVALID)
     b.wait_log(r"mqtt\.max_clientid_len", timeout=5)
 
 
