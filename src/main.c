@@ -93,11 +93,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 2;
     }
+    setup_log(&conf);
     if (a.check) {
+        if (moat_broker_check_tls(&conf, err, sizeof err) != MOAT_OK) {
+            fprintf(stderr, "%s\n", err);
+            return 2;
+        }
         printf("%s: configuration is valid\n", a.conf ? a.conf : "built-in defaults");
         return 0;
     }
-    setup_log(&conf);
     signal(SIGPIPE, SIG_IGN);
     moat_broker *b = NULL;
     if (moat_broker_new(&conf, &b, err, sizeof err) != MOAT_OK) {

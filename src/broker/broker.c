@@ -149,6 +149,7 @@ static void reload(moat_broker *b)
     moat_log_open(nc->log_file[0] ? nc->log_file : NULL, nc->log_file[0] ? nc->log_to_console : 1);
     LOG_NOTICE("SIGHUP: configuration reloaded from %s (log.level = %s)", b->conf_path,
                moat_log_level_name((moat_log_level)nc->log_level));
+    tls_reloader_request(b);
 }
 
 static void on_tick(moat_loop *l, void *arg)
@@ -289,8 +290,16 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
     for (uint32_t i = 0; i < b->n_listeners; i++) {
         moat_listener *l = &b->listeners[i];
         l->conf = conf->listeners[i];
+        l->index = i;
         l->fd = -1;
         snprintf(l->label, sizeof l->label, "%s:%s", l->conf.type, l->conf.name);
+        if (strcmp(l->conf.type, "ssl") == 0) {
+            moat_tls_ctx *ctx = NULL;
+            e = tls_listener_build(&l->conf, l->label, &ctx, err, errlen);
+            if (e)
+                goto fail;
+            atomic_store(&l->tls, ctx);
+        }
         e = bind_listener(l, err, errlen);
         if (e)
             goto fail;
@@ -353,14 +362,19 @@ moat_err moat_broker_run(moat_broker *b)
     if (e)
         return e;
     for (uint32_t i = 0; i < b->n_listeners; i++)
-        LOG_NOTICE("listening on %s:%u (%s)", b->listeners[i].conf.bind, b->listeners[i].conf.port,
-                   b->listeners[i].label);
+        LOG_NOTICE("listening on %s:%u (%s%s)", b->listeners[i].conf.bind,
+                   b->listeners[i].conf.port, b->listeners[i].label,
+                   atomic_load(&b->listeners[i].tls) ? ", TLS" : "");
     LOG_NOTICE("moat %s started: %u worker(s), data in %s, %zu session(s) and %zu retained "
                "message(s) restored",
                MOAT_VERSION, b->n_workers, b->conf.data_dir, b->sessions.count,
                moat_rettree_count(b->retained));
+    if (tls_reloader_start(b) != MOAT_OK)
+        LOG_WARN("TLS certificate files will not be watched (inotify unavailable); SIGHUP "
+                 "still reloads them");
     tls_worker = &b->workers[0];
     moat_loop_run(b->workers[0].loop);
+    tls_reloader_stop(b);
     for (uint32_t i = 1; i < b->n_workers; i++)
         pthread_join(b->workers[i].thread, NULL);
     for (uint32_t i = 0; i < b->n_workers; i++)
@@ -403,9 +417,11 @@ void moat_broker_free(moat_broker *b)
         pthread_mutex_destroy(&w->dirty_lock);
     }
     free(b->workers);
-    for (uint32_t i = 0; i < b->n_listeners; i++)
+    for (uint32_t i = 0; i < b->n_listeners; i++) {
         if (b->listeners[i].fd >= 0)
             close(b->listeners[i].fd);
+        moat_tls_ctx_unref(atomic_load(&b->listeners[i].tls));
+    }
     free(b->listeners);
     size_t it = 0;
     moat_map_slot *sl;

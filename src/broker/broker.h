@@ -21,5 +21,8 @@ void moat_broker_stop(moat_broker *b);
 void moat_broker_request_reload(moat_broker *b);
 void moat_broker_set_conf_path(moat_broker *b, const char *path);
 void moat_broker_free(moat_broker *b);
+/* Build (and throw away) the TLS context of every ssl listener of c, logging
+ * each finding with its fix: what `moat --check-config` runs. */
+moat_err moat_broker_check_tls(const moat_conf *c, char *err, size_t errlen);
 
 #endif

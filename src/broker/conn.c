@@ -56,6 +56,12 @@ static void update_write_interest(moat_conn *c)
 /* Write what we can; MOAT_EIO when the peer is gone. */
 static moat_err conn_write_out(moat_conn *c)
 {
+    if (!moat_buf_avail(&c->out) && c->tr->ops->wants_write(c->tr)) {
+        size_t n = 0; /* a filter (TLS) holds bytes of its own: push them */
+        moat_err e = c->tr->ops->write(c->tr, NULL, 0, &n);
+        if (e && e != MOAT_EAGAIN)
+            return e;
+    }
     while (moat_buf_avail(&c->out)) {
         size_t n = 0;
         moat_err e = c->tr->ops->write(c->tr, moat_buf_head(&c->out), moat_buf_avail(&c->out), &n);
@@ -265,6 +271,9 @@ void conn_close(moat_conn *c, uint8_t reason, const char *text, bool disconnect)
         send_disconnect(c, reason, text);
     bool was_connected = c->state == CS_CONNECTED;
     c->state = CS_CLOSED;
+    char why[512]; /* text may belong to the transport, which goes first */
+    snprintf(why, sizeof why, "%s", text ? text : "normal");
+    text = why;
     if (moat_buf_avail(&c->out))
         conn_write_out(c); /* best effort: CONNACK/DISCONNECT with the reason */
     moat_loop_del_fd(c->worker->loop, c->tr->fd);
@@ -406,6 +415,14 @@ static void process_input(moat_conn *c)
     }
 }
 
+static const char *read_error_text(moat_conn *c, moat_err e)
+{
+    const char *detail = NULL;
+    if (c->tls && moat_tls_failure(c->tr, &detail) != MOAT_TLS_FAIL_NONE)
+        return detail ? detail : "TLS error";
+    return e == MOAT_EOF ? "connection closed by peer" : "read error";
+}
+
 static void on_readable(moat_conn *c)
 {
     size_t budget = READ_BUDGET;
@@ -419,8 +436,7 @@ static void on_readable(moat_conn *c)
         if (e == MOAT_EAGAIN)
             break;
         if (e) {
-            conn_close(c, MQTT_RC_UNSPECIFIED,
-                       e == MOAT_EOF ? "connection closed by peer" : "read error", false);
+            conn_close(c, MQTT_RC_UNSPECIFIED, read_error_text(c, e), false);
             return;
         }
         c->in.len += n;
@@ -476,6 +492,30 @@ static void peer_name(const struct sockaddr *sa, char *out, size_t len, bool *lo
     }
 }
 
+/* Runs inside the transport's read/write when the TLS handshake ends. */
+static void on_tls_handshake(moat_transport *t, void *arg)
+{
+    moat_conn *c = arg;
+    if (moat_tls_get_state(t) == MOAT_TLS_FAILED) {
+        const char *detail = NULL;
+        moat_tls_fail f = moat_tls_failure(t, &detail);
+        LOG_NOTICE("TLS handshake failed: peer=%s listener=%s reason=%s: %s", c->peer,
+                   c->listener->label, moat_tls_fail_name(f), detail ? detail : "");
+        return;
+    }
+    moat_tls_session_info si;
+    char cn[256] = "-";
+    if (moat_tls_session(t, &si) != MOAT_OK)
+        return;
+    c->cert_verified = si.peer_cert;
+    if (si.peer_cert)
+        moat_tls_peer_identity(t, MOAT_CERT_ID_DN, cn, sizeof cn);
+    snprintf(c->tls_desc, sizeof c->tls_desc, "%s %s%s%s", si.version, si.cipher,
+             si.peer_cert ? " cert=" : "", si.peer_cert ? cn : "");
+    LOG_DEBUG("TLS handshake done: peer=%s listener=%s %s %s group=%s resumed=%d client_cert=%s",
+              c->peer, c->listener->label, si.version, si.cipher, si.group, si.resumed, cn);
+}
+
 moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sockaddr *sa)
 {
     moat_broker *b = w->b;
@@ -490,6 +530,19 @@ moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sock
         free(c);
         close(fd);
         return MOAT_ENOMEM;
+    }
+    moat_tls_ctx *ctx = atomic_load(&l->tls);
+    if (ctx) {
+        moat_transport *t = NULL;
+        if (moat_tls_transport_new(ctx, c->tr, &t) != MOAT_OK) {
+            c->tr->ops->close(c->tr);
+            free(c);
+            return MOAT_ENOMEM;
+        }
+        c->tr = t;
+        c->tls = true;
+        c->hs_timeout_ms = moat_tls_ctx_handshake_timeout_ms(ctx);
+        moat_tls_on_handshake(t, on_tls_handshake, c);
     }
     atomic_init(&c->refs, 1);
     c->worker = w;
@@ -529,7 +582,15 @@ void conn_keepalive_sweep(moat_worker *w, int64_t now)
     for (uint32_t i = 0; i < w->n_conns;) {
         moat_conn *c = w->conns[i];
         uint32_t before = w->n_conns;
-        if (c->state == CS_NEW && now - c->created > 10000)
+        if (c->state == CS_NEW && c->tls && moat_tls_get_state(c->tr) == MOAT_TLS_HANDSHAKING &&
+            now - c->created > (int64_t)c->hs_timeout_ms) {
+            moat_tls_fail_timeout(c->tr);
+            LOG_NOTICE("TLS handshake failed: peer=%s listener=%s reason=timeout: no handshake "
+                       "within %ums (listener.%s.%s.handshake_timeout)",
+                       c->peer, c->listener->label, c->hs_timeout_ms, c->listener->conf.type,
+                       c->listener->conf.name);
+            conn_close(c, MQTT_RC_UNSPECIFIED, "TLS handshake timeout", false);
+        } else if (c->state == CS_NEW && now - c->created > 10000 + (int64_t)c->hs_timeout_ms)
             conn_close(c, MQTT_RC_MAX_CONNECT_TIME, "no CONNECT within 10s", false);
         else if (c->state == CS_CONNECTED && c->keep_alive &&
                  now - c->last_rx > (int64_t)c->keep_alive * 1500)

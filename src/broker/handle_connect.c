@@ -53,6 +53,8 @@ static moat_err refuse(moat_conn *c, uint8_t rc, const char *why)
 
 static bool anonymous_allowed(const moat_conn *c)
 {
+    if (c->cert_verified) /* a verified client certificate authenticates */
+        return true;
     switch (CONF(c->worker->b)->allow_anonymous) {
     case MOAT_ANON_TRUE:
         return true;
@@ -247,6 +249,40 @@ static char *dup_bin(const mqtt_bin *b)
     return s;
 }
 
+/* Certificate identity (ssl listeners): peer_cert_as_username,
+ * peer_cert_as_clientid and clientid_must_match. Returns a refusal reason or
+ * 0. */
+static uint8_t apply_cert_identity(moat_conn *c, const char **why)
+{
+    moat_broker *b = c->worker->b;
+    const moat_listener_conf *lc = &CONF(b)->listeners[c->listener->index];
+    static _Thread_local char id[16384];
+    if (lc->peer_cert_as_username && c->cert_verified &&
+        moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->peer_cert_as_username - 1), id,
+                               sizeof id) == MOAT_OK) {
+        free(c->username);
+        c->username = strdup(id);
+    }
+    if (lc->peer_cert_as_clientid && c->cert_verified &&
+        moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->peer_cert_as_clientid - 1), id,
+                               sizeof id) == MOAT_OK) {
+        char *n = strdup(id);
+        if (n) {
+            free(c->client_id);
+            c->client_id = n;
+        }
+    }
+    if (!lc->clientid_must_match)
+        return 0;
+    *why = "client identifier does not match the client certificate "
+           "(listener clientid_must_match)";
+    if (!c->cert_verified ||
+        moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->clientid_must_match - 1), id,
+                               sizeof id) != MOAT_OK)
+        return MQTT_RC_NOT_AUTHORIZED;
+    return strcmp(id, c->client_id) == 0 ? 0 : MQTT_RC_CLIENT_ID_INVALID;
+}
+
 moat_err handle_connect(moat_conn *c, mqtt_packet *p)
 {
     moat_broker *b = c->worker->b;
@@ -269,6 +305,14 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
         assigned = true;
     } else {
         c->client_id = dup_bin(cid);
+        if (!c->client_id)
+            return MOAT_ENOMEM;
+    }
+    if (c->tls) {
+        const char *why = NULL;
+        uint8_t rc = apply_cert_identity(c, &why);
+        if (rc)
+            return refuse(c, rc, why);
         if (!c->client_id)
             return MOAT_ENOMEM;
     }
@@ -332,9 +376,10 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
     conn_resend_inflight(c, c->session);
     pthread_mutex_unlock(&b->lock);
     LOG_INFO("client connected: id=%s user=%s peer=%s listener=%s proto=%u clean=%d keepalive=%u "
-             "session_present=%d",
+             "session_present=%d%s%s",
              c->client_id, c->username ? c->username : "-", c->peer, c->listener->label, c->version,
-             p->u.connect.clean_start, c->keep_alive, ack.u.connack.session_present);
+             p->u.connect.clean_start, c->keep_alive, ack.u.connack.session_present,
+             c->tls ? " tls=" : "", c->tls ? c->tls_desc : "");
     worker_mark_dirty(c);
     return MOAT_OK;
 }

@@ -28,6 +28,7 @@
 #include "mqtt/codec.h"
 #include "mqtt/topic.h"
 #include "store/store.h"
+#include "tls/tls.h"
 #include "transport/transport.h"
 
 typedef struct moat_worker moat_worker;
@@ -150,8 +151,12 @@ struct moat_conn {
     bool want_write; /* EPOLLOUT armed */
     bool graceful;   /* DISCONNECT 0x00 received: no will */
     bool is_loopback_peer;
+    bool tls;                /* the transport is TLS (maybe over something else) */
+    bool cert_verified;      /* a client certificate was presented and verified */
     bool request_problem_info;
     char peer[64]; /* "ip:port" */
+    char tls_desc[384]; /* "TLSv1.3 TLS_AES_128_GCM_SHA256 cert=CN=..." for the log */
+    uint32_t hs_timeout_ms;
     moat_buf in, out;
     int64_t last_rx; /* monotonic ms */
     int64_t created;
@@ -186,6 +191,8 @@ struct moat_listener {
     int fd;
     bool loopback;
     atomic_uint count;
+    _Atomic(moat_tls_ctx *) tls; /* ssl: the context for new handshakes; NULL for tcp */
+    uint32_t index;              /* in CONF(b)->listeners, for reloadable options */
 };
 
 struct moat_worker {
@@ -234,6 +241,8 @@ struct moat_broker {
     int64_t last_sync;
     moat_stats stats;
     uint32_t assigned_id_counter;
+    struct tls_reloader *tls_reloader;
+    atomic_uint_fast64_t tls_reloads, tls_reload_failed;
     /* routing scratch (lock held) */
     struct route_target *targets;
     uint32_t n_targets, cap_targets;
@@ -325,6 +334,13 @@ void broker_publish_locked(moat_broker *b, moat_msg *m, const void *origin_sessi
 void retain_store(moat_broker *b, moat_msg *m); /* lock held */
 /* A will: kept as retained if flagged, then routed (lock held). */
 void broker_publish_will(moat_broker *b, moat_msg *w);
+
+/* tls_listener.c */
+moat_err tls_listener_build(const moat_listener_conf *lc, const char *label, moat_tls_ctx **out,
+                            char *err, size_t errlen);
+moat_err tls_reloader_start(moat_broker *b);
+void tls_reloader_request(moat_broker *b); /* any thread */
+void tls_reloader_stop(moat_broker *b);
 
 /* sys.c */
 void sys_publish(moat_broker *b);

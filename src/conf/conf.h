@@ -33,6 +33,25 @@ typedef enum moat_log_to {
     MOAT_LOG_TO_BOTH,        /* log.file and stderr */
 } moat_log_to;
 
+typedef enum moat_conf_verify { MOAT_VERIFY_NONE = 0, MOAT_VERIFY_PEER } moat_conf_verify;
+
+/* Which part of a client certificate becomes an identity (EMQX 4's values
+ * cn|dn|crt|pem|md5, and ours). Same order as moat_cert_id in certs/info.h,
+ * shifted by one: 0 is "off". */
+typedef enum moat_conf_peer_id {
+    MOAT_PEER_ID_OFF = 0,
+    MOAT_PEER_ID_CN,
+    MOAT_PEER_ID_DN,
+    MOAT_PEER_ID_CRT,
+    MOAT_PEER_ID_PEM,
+    MOAT_PEER_ID_MD5,
+    MOAT_PEER_ID_SAN_DNS,
+    MOAT_PEER_ID_SAN_EMAIL,
+    MOAT_PEER_ID_SAN_URI,
+    MOAT_PEER_ID_SAN_IP,
+    MOAT_PEER_ID_FINGERPRINT,
+} moat_conf_peer_id;
+
 typedef struct moat_listener_conf {
     char type[8];  /* "tcp" now; "ssl", "ws", "wss" later */
     char name[64]; /* "external" */
@@ -40,6 +59,30 @@ typedef struct moat_listener_conf {
     uint16_t port;
     uint32_t max_connections;
     char origin[300]; /* "file:line" where it was declared, for messages */
+    /* TLS (ssl, and wss later): EMQX 4 names, see docs/config.md */
+    char certfile[512];
+    char keyfile[512];
+    char certfile2[512]; /* a second certificate/key of another type (RSA + ECDSA) */
+    char keyfile2[512];
+    char cacertfile[512];
+    char key_password[256];
+    char dhfile[512];
+    int verify; /* moat_conf_verify */
+    bool fail_if_no_peer_cert;
+    uint32_t depth;
+    char tls_versions[64];
+    char ciphers[1024];
+    char ciphersuites[256];
+    char ecdh_curves[256];
+    bool honor_cipher_order;
+    bool reuse_sessions;
+    bool secure_renegotiate;
+    uint32_t handshake_timeout_ms;
+    bool partial_chain;
+    char verify_peer_ext_key_usage[64];
+    int peer_cert_as_username; /* moat_conf_peer_id */
+    int peer_cert_as_clientid; /* moat_conf_peer_id */
+    int clientid_must_match;   /* moat_conf_peer_id: refuse a CONNECT whose client id differs */
     /* false while only options of this listener were seen (they may come
      * before the declaration); moat_conf_validate rejects such a listener.
      * first_key is the first such option, for that message. */

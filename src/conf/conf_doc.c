@@ -248,12 +248,19 @@ void moat_conf_dump(const moat_conf *c, FILE *f)
         const moat_listener_conf *lc = &c->listeners[l];
         if (!lc->declared)
             continue;
+        unsigned type_bit = 0;
+        for (size_t t = 0; t < conf_n_listener_types; t++)
+            if (strcmp(conf_listener_types[t].name, lc->type) == 0)
+                type_bit = 1u << t;
         for (size_t i = 0; i < conf_n_options; i++) {
             const conf_option *o = &conf_options[i];
-            if (!(o->flags & CONF_LISTENER))
+            if (!(o->flags & CONF_LISTENER) || (o->listener_types && !(o->listener_types & type_bit)))
                 continue;
             conf_listener_key(lc, o, key, sizeof key);
-            dump_line(f, key, o, lc);
+            if ((o->flags & CONF_SECRET) && ((const char *)lc + o->offset)[0])
+                fprintf(f, "%s = \"(set, not shown)\"\n", key);
+            else
+                dump_line(f, key, o, lc);
         }
     }
 }

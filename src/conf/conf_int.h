@@ -26,6 +26,7 @@ enum conf_flag {
     CONF_RELOAD = 1u << 0,   /* applied on SIGHUP without a restart */
     CONF_LISTENER = 1u << 1, /* per listener: name is relative to listener.<type>.<name> */
     CONF_NONEMPTY = 1u << 2, /* strings: "" is refused */
+    CONF_SECRET = 1u << 3,   /* never printed (passwords) */
 };
 
 typedef struct conf_enum_value {
@@ -80,7 +81,7 @@ typedef struct conf_listener_type {
 } conf_listener_type;
 
 /* Upper bound on the table's length, for per-option arrays in the loader. */
-#define CONF_MAX_OPTIONS 64
+#define CONF_MAX_OPTIONS 128
 
 extern const conf_option conf_options[];
 extern const size_t conf_n_options;

@@ -492,14 +492,14 @@ static void test_listener_errors(void)
                  "moat.conf:2: listener.tcp.default.max_connections: set but "
                  "listener.tcp.default is not declared (expected a line listener.tcp.default = "
                  "[ip:]port)");
-    EXPECT_ERROR("listener.ssl.ext = 8883\n",
-                 "moat.conf:1: listener.ssl.ext: listener type 'ssl' is not supported yet in this "
-                 "version (expected tcp)");
     EXPECT_ERROR("listener.wss.ext.max_connections = 1\n",
                  "moat.conf:1: listener.wss.ext.max_connections: listener type 'wss' is not "
-                 "supported yet in this version (expected tcp)");
+                 "supported yet in this version (expected tcp, ssl)");
     EXPECT_ERROR("listener.udp.ext = 1883\n",
-                 "moat.conf:1: listener.udp.ext: unknown listener type 'udp' (expected tcp)");
+                 "moat.conf:1: listener.udp.ext: unknown listener type 'udp' (expected tcp, ssl)");
+    EXPECT_ERROR("listener.tcp.ext = 1883\nlistener.tcp.ext.certfile = a.pem\n",
+                 "moat.conf:2: listener.tcp.ext.certfile: unknown key (expected a key listed by "
+                 "moat --help-config)");
     EXPECT_ERROR("listener.tcp = 1883\n",
                  "moat.conf:1: listener.tcp: missing listener name (expected "
                  "listener.tcp.<name> = [ip:]port)");
@@ -679,8 +679,10 @@ static void test_docs(void)
         "retainer.max_retained_messages",
         "retainer.max_payload_size",
         "persistence.sync_interval",
-        "listener.tcp.<name>",
-        "listener.tcp.<name>.max_connections",
+        "listener.<type>.<name>",
+        "listener.<type>.<name>.max_connections",
+        "listener.ssl.<name>.certfile",
+        "listener.ssl.<name>.peer_cert_as_username",
     };
     char *help = capture(help_fn, NULL), *md = capture(md_fn, NULL);
     char cell[100];
@@ -694,7 +696,7 @@ static void test_docs(void)
     CHECK(strstr(help, "mqtt.max_packet_size  (size, 16B to 256MB; default 1MB) [reload]") != NULL);
     CHECK(strncmp(md, "# moat configuration\n", 21) == 0);
     CHECK(strstr(md, "| `mqtt.max_packet_size` | size, 16B to 256MB | `1MB` | yes |") != NULL);
-    CHECK(strstr(md, "| `ssl` | 8883 | not supported yet |") != NULL);
+    CHECK(strstr(md, "| `ws` | 8083 | not supported yet |") != NULL);
     CHECK(strstr(md, "## Declaring listeners") != NULL);
     CHECK(strstr(md, "$share/&lt;group&gt;/") != NULL);
     CHECK(strstr(md, "`listener.tcp.default = 0.0.0.0:1883`") != NULL);
