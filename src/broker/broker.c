@@ -311,6 +311,22 @@ fail:
     return e;
 }
 
+/* fsync of the store, off the loops: a loop must never wait for the disk. */
+static void *sync_main(void *arg)
+{
+    moat_broker *b = arg;
+    uint64_t last = moat_now_ms();
+    while (!atomic_load(&b->sync_stop)) {
+        struct timespec ts = {0, 50 * 1000000};
+        nanosleep(&ts, NULL);
+        if (moat_now_ms() - last >= b->conf.sync_interval_ms) {
+            moat_store_sync(b->store);
+            last = moat_now_ms();
+        }
+    }
+    return NULL;
+}
+
 static void *worker_main(void *arg)
 {
     moat_worker *w = arg;
@@ -369,12 +385,16 @@ moat_err moat_broker_run(moat_broker *b)
                "message(s) restored",
                MOAT_VERSION, b->n_workers, b->conf.data_dir, b->sessions.count,
                moat_rettree_count(b->retained));
+    bool syncing = pthread_create(&b->sync_thread, NULL, sync_main, b) == 0;
     if (tls_reloader_start(b) != MOAT_OK)
         LOG_WARN("TLS certificate files will not be watched (inotify unavailable); SIGHUP "
                  "still reloads them");
     tls_worker = &b->workers[0];
     moat_loop_run(b->workers[0].loop);
     tls_reloader_stop(b);
+    atomic_store(&b->sync_stop, true);
+    if (syncing)
+        pthread_join(b->sync_thread, NULL);
     for (uint32_t i = 1; i < b->n_workers; i++)
         pthread_join(b->workers[i].thread, NULL);
     for (uint32_t i = 0; i < b->n_workers; i++)

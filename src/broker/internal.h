@@ -193,6 +193,8 @@ struct moat_listener {
     atomic_uint count;
     _Atomic(moat_tls_ctx *) tls; /* ssl: the context for new handshakes; NULL for tcp */
     uint32_t index;              /* in CONF(b)->listeners, for reloadable options */
+    int64_t warned_not_after;    /* expiry warnings given for this certificate ... */
+    int warned_level;            /* ... up to this level (1: 30 days, 2: 7, 3: 1) */
 };
 
 struct moat_worker {
@@ -238,7 +240,9 @@ struct moat_broker {
     atomic_bool reload_requested;
     int64_t started_at; /* wall ms */
     int64_t last_sys;   /* monotonic ms */
-    int64_t last_sync;
+    pthread_t sync_thread;
+    atomic_bool sync_stop;
+    int64_t last_expiry_check;
     moat_stats stats;
     uint32_t assigned_id_counter;
     struct tls_reloader *tls_reloader;
@@ -344,5 +348,6 @@ void tls_reloader_stop(moat_broker *b);
 
 /* sys.c */
 void sys_publish(moat_broker *b);
+void tls_expiry_warnings(moat_broker *b); /* worker 0 tick */
 
 #endif

@@ -347,9 +347,9 @@ void broker_tick(moat_broker *b)
         sys_publish(b);
     }
     pthread_mutex_unlock(&b->lock);
-    if (b->store && mono - b->last_sync >= (int64_t)CONF(b)->sync_interval_ms) {
-        b->last_sync = mono;
-        moat_store_sync(b->store);
+    if (mono - b->last_expiry_check >= 60000 || !b->last_expiry_check) {
+        b->last_expiry_check = mono;
+        tls_expiry_warnings(b);
     }
 }
 

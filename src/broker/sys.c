@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "broker/internal.h"
 
 static void sys_put(moat_broker *b, const char *topic, const char *value)
@@ -24,6 +25,62 @@ static void sys_u64(moat_broker *b, const char *topic, uint64_t v)
     sys_put(b, topic, s);
 }
 
+/* Days left on each TLS listener's certificate, and warnings in the log
+ * when it crosses 30, 7 and 1 days (once each per certificate). */
+static void sys_tls(moat_broker *b)
+{
+    char topic[200];
+    moat_tls_stats st;
+    moat_tls_stats_get(&st);
+    sys_u64(b, "$SYS/broker/tls/handshakes/ok", st.handshakes_ok);
+    sys_u64(b, "$SYS/broker/tls/handshakes/resumed", st.resumed);
+    for (int f = 1; f < MOAT_TLS_FAIL__COUNT; f++) {
+        snprintf(topic, sizeof topic, "$SYS/broker/tls/handshakes/failed/%s",
+                 moat_tls_fail_name((moat_tls_fail)f));
+        sys_u64(b, topic, st.failed[f]);
+    }
+    sys_u64(b, "$SYS/broker/tls/reloads", atomic_load(&b->tls_reloads));
+    sys_u64(b, "$SYS/broker/tls/reloads_refused", atomic_load(&b->tls_reload_failed));
+    for (uint32_t i = 0; i < b->n_listeners; i++) {
+        moat_listener *l = &b->listeners[i];
+        moat_tls_ctx *ctx = atomic_load(&l->tls);
+        if (!ctx)
+            continue;
+        int64_t left = (moat_tls_ctx_not_after(ctx) - wall_ms() / 1000) / 86400;
+        snprintf(topic, sizeof topic, "$SYS/broker/listeners/%s/cert_days_left", l->label);
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (long long)left);
+        sys_put(b, topic, v);
+    }
+}
+
+void tls_expiry_warnings(moat_broker *b)
+{
+    static const int levels[] = {30, 7, 1};
+    for (uint32_t i = 0; i < b->n_listeners; i++) {
+        moat_listener *l = &b->listeners[i];
+        moat_tls_ctx *ctx = atomic_load(&l->tls);
+        if (!ctx)
+            continue;
+        int64_t na = moat_tls_ctx_not_after(ctx);
+        if (na != l->warned_not_after) { /* a new certificate: warn afresh */
+            l->warned_not_after = na;
+            l->warned_level = 0;
+        }
+        int64_t left = (na - wall_ms() / 1000) / 86400;
+        for (int k = 2; k >= 0; k--) {
+            if (left <= levels[k] && l->warned_level < k + 1) {
+                l->warned_level = k + 1;
+                LOG_WARN("listener %s: the TLS certificate expires in %lld day%s (%s); renew it "
+                         "(moat reloads the new files without a restart)",
+                         l->label, (long long)left, left == 1 ? "" : "s",
+                         left < 0 ? "already expired" : "soon");
+                break;
+            }
+        }
+    }
+}
+
 /* Lock held. */
 void sys_publish(moat_broker *b)
 {
@@ -40,4 +97,5 @@ void sys_publish(moat_broker *b)
     sys_u64(b, "$SYS/broker/bytes/sent", atomic_load(&b->stats.bytes_sent));
     sys_u64(b, "$SYS/broker/subscriptions/count", moat_subtree_count(b->subs));
     sys_u64(b, "$SYS/broker/retained messages/count", moat_rettree_count(b->retained));
+    sys_tls(b);
 }
