@@ -345,6 +345,9 @@ static moat_err start_workers(moat_broker *b)
         moat_worker *w = &b->workers[i];
         w->b = b;
         w->index = i;
+        w->rbuf = malloc(WORKER_RBUF);
+        if (!w->rbuf)
+            return MOAT_ENOMEM;
         pthread_mutex_init(&w->dirty_lock, NULL);
         if (moat_loop_new(&w->loop) != MOAT_OK)
             return MOAT_ENOMEM;
@@ -434,6 +437,7 @@ void moat_broker_free(moat_broker *b)
             moat_loop_free(w->loop);
         free(w->conns);
         free(w->dirty);
+        free(w->rbuf);
         pthread_mutex_destroy(&w->dirty_lock);
     }
     free(b->workers);

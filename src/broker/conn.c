@@ -13,7 +13,6 @@
 #include "base/log.h"
 #include "broker/internal.h"
 
-#define READ_CHUNK 16384
 #define READ_BUDGET (256 * 1024) /* per event, so one client cannot starve others */
 #define OUT_HIGH_WATER (512 * 1024)
 
@@ -69,7 +68,7 @@ static moat_err conn_write_out(moat_conn *c)
             break;
         if (e)
             return e;
-        atomic_fetch_add_explicit(&c->worker->b->stats.bytes_sent, n, memory_order_relaxed);
+        WSTAT_ADD(c->worker, bytes_sent, n);
         moat_buf_consume(&c->out, n);
     }
     if (c->state != CS_CLOSED)
@@ -172,7 +171,7 @@ static bool encode_publish(moat_conn *c, qentry *e, int64_t now_wall)
         }
         return false;
     }
-    atomic_fetch_add_explicit(&c->worker->b->stats.msgs_sent, 1, memory_order_relaxed);
+    WSTAT_ADD(c->worker, msgs_sent, 1);
     return true;
 }
 
@@ -359,11 +358,11 @@ static moat_err dispatch(moat_conn *c, mqtt_packet *p)
 
 /* Reject a packet whose declared size exceeds what we accept, before we
  * buffer it. */
-static moat_err check_frame(moat_conn *c, size_t *need)
+static moat_err check_frame(moat_conn *c, const uint8_t *buf, size_t len, size_t *need)
 {
     size_t hl;
     uint32_t rem;
-    moat_err e = mqtt_frame(moat_buf_head(&c->in), moat_buf_avail(&c->in), &hl, &rem);
+    moat_err e = mqtt_frame(buf, len, &hl, &rem);
     if (e)
         return e;
     *need = hl + rem;
@@ -385,34 +384,57 @@ static void fail(moat_conn *c, moat_err e)
     conn_close(c, rc, c->close_text, true);
 }
 
-/* Decode and handle every whole packet in the input buffer. */
-static void process_input(moat_conn *c)
+/* Decode and handle every whole packet in buf; returns the bytes used. The
+ * packets point into buf while they are handled (zero copy). */
+static size_t process_input(moat_conn *c, const uint8_t *buf, size_t len)
 {
-    while (c->state != CS_CLOSED && moat_buf_avail(&c->in) > 0) {
+    size_t done = 0;
+    while (c->state != CS_CLOSED && done < len) {
         size_t need = 0;
-        moat_err e = check_frame(c, &need);
-        if (e == MOAT_ENEEDMORE)
-            return;
-        if (!e && moat_buf_avail(&c->in) < need)
-            return;
+        moat_err e = check_frame(c, buf + done, len - done, &need);
+        if (e == MOAT_ENEEDMORE || (!e && len - done < need))
+            break;
         mqtt_packet p;
         size_t used = 0;
         if (!e)
-            e = mqtt_decode(moat_buf_head(&c->in), moat_buf_avail(&c->in), c->version, &p, &used);
+            e = mqtt_decode(buf + done, len - done, c->version, &p, &used);
         if (e == MOAT_EVERSION && c->state == CS_NEW) {
             handle_connect(c, &p); /* answers with the right CONNACK and closes */
-            return;
+            break;
         }
         if (!e)
             e = dispatch(c, &p);
         if (e) {
             fail(c, e);
-            return;
+            break;
         }
-        atomic_fetch_add_explicit(&c->worker->b->stats.bytes_received, used, memory_order_relaxed);
-        if (c->state != CS_CLOSED)
-            moat_buf_consume(&c->in, used);
+        done += used;
     }
+    WSTAT_ADD(c->worker, bytes_received, done);
+    return done;
+}
+
+/* Bytes just read (in the worker's read buffer): handle whole packets in
+ * place and keep only an incomplete tail in the connection's own buffer, so
+ * an idle connection holds no input memory. */
+static void take_input(moat_conn *c, const uint8_t *rb, size_t n)
+{
+    if (moat_buf_avail(&c->in) == 0) {
+        size_t used = process_input(c, rb, n);
+        if (c->state != CS_CLOSED && used < n && moat_buf_append(&c->in, rb + used, n - used))
+            conn_close(c, MQTT_RC_UNSPECIFIED, "out of memory", false);
+        return;
+    }
+    if (moat_buf_append(&c->in, rb, n) != MOAT_OK) {
+        conn_close(c, MQTT_RC_UNSPECIFIED, "out of memory", false);
+        return;
+    }
+    size_t used = process_input(c, moat_buf_head(&c->in), moat_buf_avail(&c->in));
+    if (c->state == CS_CLOSED)
+        return;
+    moat_buf_consume(&c->in, used);
+    if (moat_buf_avail(&c->in) == 0)
+        moat_buf_free(&c->in);
 }
 
 static const char *read_error_text(moat_conn *c, moat_err e)
@@ -426,26 +448,22 @@ static const char *read_error_text(moat_conn *c, moat_err e)
 static void on_readable(moat_conn *c)
 {
     size_t budget = READ_BUDGET;
+    uint8_t *rb = c->worker->rbuf;
     while (c->state != CS_CLOSED && budget > 0) {
-        if (moat_buf_reserve(&c->in, READ_CHUNK) != MOAT_OK) {
-            conn_close(c, MQTT_RC_UNSPECIFIED, "out of memory", false);
-            return;
-        }
         size_t n = 0;
-        moat_err e = c->tr->ops->read(c->tr, c->in.data + c->in.len, c->in.cap - c->in.len, &n);
+        moat_err e = c->tr->ops->read(c->tr, rb, WORKER_RBUF, &n);
         if (e == MOAT_EAGAIN)
             break;
         if (e) {
             conn_close(c, MQTT_RC_UNSPECIFIED, read_error_text(c, e), false);
             return;
         }
-        c->in.len += n;
         budget = n < budget ? budget - n : 0;
         c->last_rx = (int64_t)moat_now_ms();
-        process_input(c);
+        take_input(c, rb, n);
         if (c->state == CS_CLOSED)
             return;
-        if (n < READ_CHUNK && !c->tr->ops->has_pending(c->tr))
+        if (n < WORKER_RBUF && !c->tr->ops->has_pending(c->tr))
             break;
     }
 }
@@ -595,7 +613,12 @@ void conn_keepalive_sweep(moat_worker *w, int64_t now)
         else if (c->state == CS_CONNECTED && c->keep_alive &&
                  now - c->last_rx > (int64_t)c->keep_alive * 1500)
             conn_close(c, MQTT_RC_KEEP_ALIVE_TIMEOUT, "keep alive timeout", true);
-        if (w->n_conns == before)
+        if (w->n_conns == before) {
+            /* Give back the output buffer of a connection with nothing to
+             * send: idle connections then cost no buffer memory. */
+            if (c->state != CS_CLOSED && moat_buf_avail(&c->out) == 0 && c->out.cap)
+                moat_buf_free(&c->out);
             i++;
+        }
     }
 }

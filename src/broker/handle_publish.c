@@ -160,7 +160,7 @@ static uint8_t check_publish(moat_conn *c, const mqtt_packet *p, const mqtt_bin 
 moat_err handle_publish(moat_conn *c, mqtt_packet *p)
 {
     moat_broker *b = c->worker->b;
-    atomic_fetch_add_explicit(&b->stats.msgs_received, 1, memory_order_relaxed);
+    WSTAT_ADD(c->worker, msgs_received, 1);
     mqtt_bin topic;
     moat_err e = c->version == MQTT_V5 ? resolve_alias(c, p, &topic) : MOAT_OK;
     if (c->version != MQTT_V5)

@@ -197,8 +197,21 @@ struct moat_listener {
     int warned_level;            /* ... up to this level (1: 30 days, 2: 7, 3: 1) */
 };
 
+#define WORKER_RBUF (64 * 1024)
+
+/* Add to a per-worker counter from its own thread: a plain load and store,
+ * no locked instruction (only this thread writes it). */
+#define WSTAT_ADD(w, field, n)                                                                     \
+    atomic_store_explicit(&(w)->field,                                                             \
+                          atomic_load_explicit(&(w)->field, memory_order_relaxed) + (n),           \
+                          memory_order_relaxed)
+
 struct moat_worker {
     moat_broker *b;
+    /* Statistics of this worker's connections: written by its thread only,
+     * summed for $SYS (a torn read of a counter only makes one sample late). */
+    _Atomic uint64_t bytes_received, bytes_sent, msgs_sent, msgs_received;
+    uint8_t *rbuf; /* WORKER_RBUF bytes: every read lands here first */
     moat_loop *loop;
     pthread_t thread;
     unsigned index;
@@ -211,7 +224,6 @@ struct moat_worker {
 };
 
 typedef struct moat_stats {
-    atomic_uint_fast64_t msgs_received, msgs_sent, bytes_received, bytes_sent;
     atomic_uint_fast64_t msgs_dropped;
     atomic_uint clients_connected;
     uint64_t clients_total; /* sessions known, under lock */

@@ -90,11 +90,18 @@ void sys_publish(moat_broker *b)
     sys_put(b, "$SYS/broker/uptime", s);
     sys_u64(b, "$SYS/broker/clients/connected", atomic_load(&b->stats.clients_connected));
     sys_u64(b, "$SYS/broker/clients/total", b->sessions.count);
-    sys_u64(b, "$SYS/broker/messages/received", atomic_load(&b->stats.msgs_received));
-    sys_u64(b, "$SYS/broker/messages/sent", atomic_load(&b->stats.msgs_sent));
+    uint64_t t[4] = {0};
+    for (uint32_t i = 0; i < b->n_workers; i++) {
+        t[0] += atomic_load_explicit(&b->workers[i].msgs_received, memory_order_relaxed);
+        t[1] += atomic_load_explicit(&b->workers[i].msgs_sent, memory_order_relaxed);
+        t[2] += atomic_load_explicit(&b->workers[i].bytes_received, memory_order_relaxed);
+        t[3] += atomic_load_explicit(&b->workers[i].bytes_sent, memory_order_relaxed);
+    }
+    sys_u64(b, "$SYS/broker/messages/received", t[0]);
+    sys_u64(b, "$SYS/broker/messages/sent", t[1]);
     sys_u64(b, "$SYS/broker/messages/dropped", atomic_load(&b->stats.msgs_dropped));
-    sys_u64(b, "$SYS/broker/bytes/received", atomic_load(&b->stats.bytes_received));
-    sys_u64(b, "$SYS/broker/bytes/sent", atomic_load(&b->stats.bytes_sent));
+    sys_u64(b, "$SYS/broker/bytes/received", t[2]);
+    sys_u64(b, "$SYS/broker/bytes/sent", t[3]);
     sys_u64(b, "$SYS/broker/subscriptions/count", moat_subtree_count(b->subs));
     sys_u64(b, "$SYS/broker/retained messages/count", moat_rettree_count(b->retained));
     sys_tls(b);
