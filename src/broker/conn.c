@@ -32,6 +32,7 @@ static void conn_free(moat_conn *c)
     msg_unref(c->will);
     free(c->client_id);
     free(c->username);
+    free(c->tls_desc);
     free(c);
 }
 
@@ -528,8 +529,11 @@ static void on_tls_handshake(moat_transport *t, void *arg)
     c->cert_verified = si.peer_cert;
     if (si.peer_cert)
         moat_tls_peer_identity(t, MOAT_CERT_ID_DN, cn, sizeof cn);
-    snprintf(c->tls_desc, sizeof c->tls_desc, "%s %s%s%s", si.version, si.cipher,
+    char desc[384];
+    snprintf(desc, sizeof desc, "%s %s%s%s", si.version, si.cipher,
              si.peer_cert ? " cert=" : "", si.peer_cert ? cn : "");
+    free(c->tls_desc);
+    c->tls_desc = strdup(desc);
     LOG_DEBUG("TLS handshake done: peer=%s listener=%s %s %s group=%s resumed=%d client_cert=%s",
               c->peer, c->listener->label, si.version, si.cipher, si.group, si.resumed, cn);
 }

@@ -379,7 +379,7 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
              "session_present=%d%s%s",
              c->client_id, c->username ? c->username : "-", c->peer, c->listener->label, c->version,
              p->u.connect.clean_start, c->keep_alive, ack.u.connack.session_present,
-             c->tls ? " tls=" : "", c->tls ? c->tls_desc : "");
+             c->tls_desc ? " tls=" : "", c->tls_desc ? c->tls_desc : "");
     worker_mark_dirty(c);
     return MOAT_OK;
 }

@@ -155,7 +155,7 @@ struct moat_conn {
     bool cert_verified;      /* a client certificate was presented and verified */
     bool request_problem_info;
     char peer[64]; /* "ip:port" */
-    char tls_desc[384]; /* "TLSv1.3 TLS_AES_128_GCM_SHA256 cert=CN=..." for the log */
+    char *tls_desc; /* owned: "TLSv1.3 TLS_AES_128_GCM_SHA256 cert=CN=..." for the log */
     uint32_t hs_timeout_ms;
     moat_buf in, out;
     int64_t last_rx; /* monotonic ms */
