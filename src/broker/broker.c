@@ -298,7 +298,8 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
             e = tls_listener_build(&l->conf, l->label, &ctx, err, errlen);
             if (e)
                 goto fail;
-            atomic_store(&l->tls, ctx);
+            moat_tls_slot_init(&l->tls_slot, ctx);
+            l->is_tls = true;
         }
         e = bind_listener(l, err, errlen);
         if (e)
@@ -383,7 +384,7 @@ moat_err moat_broker_run(moat_broker *b)
     for (uint32_t i = 0; i < b->n_listeners; i++)
         LOG_NOTICE("listening on %s:%u (%s%s)", b->listeners[i].conf.bind,
                    b->listeners[i].conf.port, b->listeners[i].label,
-                   atomic_load(&b->listeners[i].tls) ? ", TLS" : "");
+                   b->listeners[i].is_tls ? ", TLS" : "");
     LOG_NOTICE("moat %s started: %u worker(s), data in %s, %zu session(s) and %zu retained "
                "message(s) restored",
                MOAT_VERSION, b->n_workers, b->conf.data_dir, b->sessions.count,
@@ -444,7 +445,8 @@ void moat_broker_free(moat_broker *b)
     for (uint32_t i = 0; i < b->n_listeners; i++) {
         if (b->listeners[i].fd >= 0)
             close(b->listeners[i].fd);
-        moat_tls_ctx_unref(atomic_load(&b->listeners[i].tls));
+        if (b->listeners[i].is_tls)
+            moat_tls_slot_destroy(&b->listeners[i].tls_slot);
     }
     free(b->listeners);
     size_t it = 0;

@@ -518,8 +518,11 @@ static void on_tls_handshake(moat_transport *t, void *arg)
     if (moat_tls_get_state(t) == MOAT_TLS_FAILED) {
         const char *detail = NULL;
         moat_tls_fail f = moat_tls_failure(t, &detail);
-        LOG_NOTICE("TLS handshake failed: peer=%s listener=%s reason=%s: %s", c->peer,
-                   c->listener->label, moat_tls_fail_name(f), detail ? detail : "");
+        /* A connect-and-close with no byte sent is a health check or a port
+         * scan, not worth a notice. */
+        moat_log(f == MOAT_TLS_FAIL_NO_DATA ? MOAT_LOG_DEBUG : MOAT_LOG_NOTICE,
+                 "TLS handshake failed: peer=%s listener=%s reason=%s: %s", c->peer,
+                 c->listener->label, moat_tls_fail_name(f), detail ? detail : "");
         return;
     }
     moat_tls_session_info si;
@@ -530,8 +533,8 @@ static void on_tls_handshake(moat_transport *t, void *arg)
     if (si.peer_cert)
         moat_tls_peer_identity(t, MOAT_CERT_ID_DN, cn, sizeof cn);
     char desc[384];
-    snprintf(desc, sizeof desc, "%s %s%s%s", si.version, si.cipher,
-             si.peer_cert ? " cert=" : "", si.peer_cert ? cn : "");
+    snprintf(desc, sizeof desc, "%s %s%s%s", si.version, si.cipher, si.peer_cert ? " cert=" : "",
+             si.peer_cert ? cn : "");
     free(c->tls_desc);
     c->tls_desc = strdup(desc);
     LOG_DEBUG("TLS handshake done: peer=%s listener=%s %s %s group=%s resumed=%d client_cert=%s",
@@ -553,17 +556,19 @@ moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sock
         close(fd);
         return MOAT_ENOMEM;
     }
-    moat_tls_ctx *ctx = atomic_load(&l->tls);
+    moat_tls_ctx *ctx = l->is_tls ? moat_tls_slot_get(&l->tls_slot) : NULL;
     if (ctx) {
         moat_transport *t = NULL;
-        if (moat_tls_transport_new(ctx, c->tr, &t) != MOAT_OK) {
+        moat_err te = moat_tls_transport_new(ctx, c->tr, &t);
+        c->hs_timeout_ms = moat_tls_ctx_handshake_timeout_ms(ctx);
+        moat_tls_ctx_unref(ctx); /* the transport holds its own reference */
+        if (te != MOAT_OK) {
             c->tr->ops->close(c->tr);
             free(c);
             return MOAT_ENOMEM;
         }
         c->tr = t;
         c->tls = true;
-        c->hs_timeout_ms = moat_tls_ctx_handshake_timeout_ms(ctx);
         moat_tls_on_handshake(t, on_tls_handshake, c);
     }
     atomic_init(&c->refs, 1);

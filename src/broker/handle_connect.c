@@ -277,8 +277,8 @@ static uint8_t apply_cert_identity(moat_conn *c, const char **why)
     *why = "client identifier does not match the client certificate "
            "(listener clientid_must_match)";
     if (!c->cert_verified ||
-        moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->clientid_must_match - 1), id,
-                               sizeof id) != MOAT_OK)
+        moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->clientid_must_match - 1), id, sizeof id) !=
+            MOAT_OK)
         return MQTT_RC_NOT_AUTHORIZED;
     return strcmp(id, c->client_id) == 0 ? 0 : MQTT_RC_CLIENT_ID_INVALID;
 }

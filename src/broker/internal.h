@@ -151,10 +151,10 @@ struct moat_conn {
     bool want_write; /* EPOLLOUT armed */
     bool graceful;   /* DISCONNECT 0x00 received: no will */
     bool is_loopback_peer;
-    bool tls;                /* the transport is TLS (maybe over something else) */
-    bool cert_verified;      /* a client certificate was presented and verified */
+    bool tls;           /* the transport is TLS (maybe over something else) */
+    bool cert_verified; /* a client certificate was presented and verified */
     bool request_problem_info;
-    char peer[64]; /* "ip:port" */
+    char peer[64];  /* "ip:port" */
     char *tls_desc; /* owned: "TLSv1.3 TLS_AES_128_GCM_SHA256 cert=CN=..." for the log */
     uint32_t hs_timeout_ms;
     moat_buf in, out;
@@ -191,10 +191,11 @@ struct moat_listener {
     int fd;
     bool loopback;
     atomic_uint count;
-    _Atomic(moat_tls_ctx *) tls; /* ssl: the context for new handshakes; NULL for tcp */
-    uint32_t index;              /* in CONF(b)->listeners, for reloadable options */
-    int64_t warned_not_after;    /* expiry warnings given for this certificate ... */
-    int warned_level;            /* ... up to this level (1: 30 days, 2: 7, 3: 1) */
+    bool is_tls;              /* ssl listener: tls_slot holds its context */
+    moat_tls_slot tls_slot;   /* the context for new handshakes (reload swaps it) */
+    uint32_t index;           /* in CONF(b)->listeners, for reloadable options */
+    int64_t warned_not_after; /* expiry warnings given for this certificate ... */
+    int warned_level;         /* ... up to this level (1: 30 days, 2: 7, 3: 1) */
 };
 
 #define WORKER_RBUF (64 * 1024)

@@ -43,10 +43,11 @@ static void sys_tls(moat_broker *b)
     sys_u64(b, "$SYS/broker/tls/reloads_refused", atomic_load(&b->tls_reload_failed));
     for (uint32_t i = 0; i < b->n_listeners; i++) {
         moat_listener *l = &b->listeners[i];
-        moat_tls_ctx *ctx = atomic_load(&l->tls);
-        if (!ctx)
+        if (!l->is_tls)
             continue;
+        moat_tls_ctx *ctx = moat_tls_slot_get(&l->tls_slot);
         int64_t left = (moat_tls_ctx_not_after(ctx) - wall_ms() / 1000) / 86400;
+        moat_tls_ctx_unref(ctx);
         snprintf(topic, sizeof topic, "$SYS/broker/listeners/%s/cert_days_left", l->label);
         char v[32];
         snprintf(v, sizeof v, "%lld", (long long)left);
@@ -59,10 +60,11 @@ void tls_expiry_warnings(moat_broker *b)
     static const int levels[] = {30, 7, 1};
     for (uint32_t i = 0; i < b->n_listeners; i++) {
         moat_listener *l = &b->listeners[i];
-        moat_tls_ctx *ctx = atomic_load(&l->tls);
-        if (!ctx)
+        if (!l->is_tls)
             continue;
+        moat_tls_ctx *ctx = moat_tls_slot_get(&l->tls_slot);
         int64_t na = moat_tls_ctx_not_after(ctx);
+        moat_tls_ctx_unref(ctx);
         if (na != l->warned_not_after) { /* a new certificate: warn afresh */
             l->warned_not_after = na;
             l->warned_level = 0;

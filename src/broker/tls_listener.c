@@ -18,7 +18,10 @@
 #include "base/log.h"
 #include "broker/internal.h"
 
-static const char *opt(const char *s) { return s && s[0] ? s : NULL; }
+static const char *opt(const char *s)
+{
+    return s && s[0] ? s : NULL;
+}
 
 /* moat_listener_conf -> moat_tls_conf. Strings are borrowed from lc. */
 static moat_err map_conf(const moat_listener_conf *lc, moat_tls_conf *tc, char *err, size_t errlen)
@@ -76,8 +79,8 @@ moat_err tls_listener_build(const moat_listener_conf *lc, const char *label, moa
         return MOAT_EINVAL;
     }
     if (map_conf(lc, &tc, verr, sizeof verr) != MOAT_OK) {
-        snprintf(err, errlen, "%s: listener.%s.%s.tls_versions: %s", lc->origin, lc->type,
-                 lc->name, verr);
+        snprintf(err, errlen, "%s: listener.%s.%s.tls_versions: %s", lc->origin, lc->type, lc->name,
+                 verr);
         return MOAT_EINVAL;
     }
     moat_cert_report r = MOAT_CERT_REPORT_INIT;
@@ -117,8 +120,8 @@ moat_err moat_broker_check_tls(const moat_conf *c, char *err, size_t errlen)
 typedef struct tls_reloader {
     moat_broker *b;
     pthread_t thread;
-    int efd;  /* SIGHUP / stop requests */
-    int ifd;  /* inotify */
+    int efd; /* SIGHUP / stop requests */
+    int ifd; /* inotify */
     atomic_bool stop;
     atomic_bool requested;
 } tls_reloader;
@@ -127,13 +130,14 @@ static void watch_all(tls_reloader *r)
 {
     /* inotify watches are cheap; re-adding a path returns the same wd. */
     for (uint32_t i = 0; i < r->b->n_listeners; i++) {
-        moat_tls_ctx *ctx = atomic_load(&r->b->listeners[i].tls);
-        if (!ctx)
+        if (!r->b->listeners[i].is_tls)
             continue;
+        moat_tls_ctx *ctx = moat_tls_slot_get(&r->b->listeners[i].tls_slot);
         for (const char *const *p = moat_tls_ctx_watch_paths(ctx); p && *p; p++)
             inotify_add_watch(r->ifd, *p,
                               IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ATTRIB |
                                   IN_MOVE_SELF | IN_DELETE_SELF | IN_DONT_FOLLOW);
+        moat_tls_ctx_unref(ctx);
     }
 }
 
@@ -148,13 +152,14 @@ static void reload_listener(moat_broker *b, moat_listener *l, const moat_listene
         atomic_fetch_add(&b->tls_reload_failed, 1);
         return;
     }
-    moat_tls_ctx *old = atomic_load(&l->tls);
-    if (old && moat_tls_ctx_same(old, nc)) {
+    moat_tls_ctx *old = moat_tls_slot_get(&l->tls_slot);
+    bool same = old && moat_tls_ctx_same(old, nc);
+    moat_tls_ctx_unref(old);
+    if (same) {
         moat_tls_ctx_unref(nc);
         return;
     }
-    old = atomic_exchange(&l->tls, nc);
-    moat_tls_ctx_unref(old); /* connections still using it hold their own reference */
+    moat_tls_slot_set(&l->tls_slot, nc); /* connections using the old one keep their reference */
     atomic_fetch_add(&b->tls_reloads, 1);
     char when[64];
     moat_cert_time_str(moat_tls_ctx_not_after(nc), when, sizeof when);
@@ -170,7 +175,7 @@ static void reload_all(tls_reloader *r, const char *why)
     const moat_conf *c = CONF(b);
     for (uint32_t i = 0; i < b->n_listeners; i++) {
         moat_listener *l = &b->listeners[i];
-        if (!atomic_load(&l->tls))
+        if (!l->is_tls)
             continue;
         const moat_listener_conf *lc = &l->conf;
         for (uint32_t k = 0; k < c->n_listeners; k++)
@@ -221,7 +226,7 @@ moat_err tls_reloader_start(moat_broker *b)
 {
     bool any = false;
     for (uint32_t i = 0; i < b->n_listeners; i++)
-        any = any || atomic_load(&b->listeners[i].tls) != NULL;
+        any = any || b->listeners[i].is_tls;
     if (!any)
         return MOAT_OK;
     tls_reloader *r = calloc(1, sizeof *r);

@@ -254,7 +254,8 @@ void moat_conf_dump(const moat_conf *c, FILE *f)
                 type_bit = 1u << t;
         for (size_t i = 0; i < conf_n_options; i++) {
             const conf_option *o = &conf_options[i];
-            if (!(o->flags & CONF_LISTENER) || (o->listener_types && !(o->listener_types & type_bit)))
+            if (!(o->flags & CONF_LISTENER) ||
+                (o->listener_types && !(o->listener_types & type_bit)))
                 continue;
             conf_listener_key(lc, o, key, sizeof key);
             if ((o->flags & CONF_SECRET) && ((const char *)lc + o->offset)[0])

@@ -346,11 +346,13 @@ const conf_option conf_options[] = {
      .max = UINT32_MAX,
      .def = "1024000",
      .desc = "Most client connections on this listener."},
-    /* TLS listeners (ssl; wss and https later use the same options) */
+/* TLS listeners (ssl; wss and https later use the same options) */
 #define TLS_TYPES .listener_types = (1u << 1) | (1u << 3)
 #define TLS_OPT(n, t, f, d, text)                                                                  \
-    {.name = n, .type = t, .section = CONF_SEC_LISTENER, .flags = CONF_LISTENER | CONF_RELOAD,     \
-     TLS_TYPES, LISTENER(f), .def = d, .desc = text}
+    {                                                                                              \
+        .name = n, .type = t, .section = CONF_SEC_LISTENER, .flags = CONF_LISTENER | CONF_RELOAD,  \
+        TLS_TYPES, LISTENER(f), .def = d, .desc = text                                             \
+    }
     TLS_OPT("certfile", CONF_STRING, certfile, "",
             "Server certificate, PEM: the leaf first, then its intermediates (a Let's Encrypt "
             "fullchain.pem works as is). Required."),

@@ -6,6 +6,7 @@
 #define MOAT_TLS_PKI_H
 
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,19 +14,20 @@
 static char pki_dir[PATH_MAX];
 static int pki_temp; /* we made the directory: remove it at the end */
 
-/* Path of a file in the PKI; 8 rotating buffers, enough for one call. */
-static const char *pki(const char *name)
+/* Path of a file in the PKI, in one of 64 rotating buffers: keep a copy of
+ * a path that must outlive many more calls. */
+static inline const char *pki(const char *name)
 {
-    static char bufs[8][PATH_MAX + 64];
+    static char bufs[64][PATH_MAX + 64];
     static int next;
-    char *b = bufs[next++ % 8];
+    char *b = bufs[next++ % 64];
     snprintf(b, sizeof bufs[0], "%s/%s", pki_dir, name);
     return b;
 }
 
 /* The repository root, from this header's own path (absolute under CMake,
  * relative to the repository when compiled by hand from there). */
-static void repo_root(char *out, size_t len)
+static inline void repo_root(char *out, size_t len)
 {
     const char *f = __FILE__;
     const char *p = strstr(f, "tests/unit/");
@@ -34,7 +36,7 @@ static void repo_root(char *out, size_t len)
         snprintf(out, len, "./");
 }
 
-static int pki_setup(void)
+static inline int pki_setup(void)
 {
     char root[PATH_MAX], cmd[3 * PATH_MAX];
     const char *env = getenv("MOAT_TEST_PKI");
@@ -55,7 +57,7 @@ static int pki_setup(void)
     return 0;
 }
 
-static void pki_teardown(void)
+static inline void pki_teardown(void)
 {
     char cmd[PATH_MAX + 32];
     if (!pki_temp)
@@ -67,7 +69,7 @@ static void pki_teardown(void)
 
 /* Write a file in the PKI directory from the concatenation of others
  * (NULL-terminated list); returns its path. */
-static const char *pki_cat(const char *out, ...)
+static inline const char *pki_cat(const char *out, ...)
 {
     static char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", pki_dir, out);
@@ -90,7 +92,7 @@ static const char *pki_cat(const char *out, ...)
 }
 
 /* Write literal bytes to a file in the PKI directory; returns its path. */
-static const char *pki_write(const char *out, const void *data, size_t len)
+static inline const char *pki_write(const char *out, const void *data, size_t len)
 {
     static char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/%s", pki_dir, out);
