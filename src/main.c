@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* moat: command line, configuration, signals. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "base/log.h"
 #include "broker/broker.h"
+#include "broker/pidfile.h"
 #include "conf/conf.h"
 
 static moat_broker *g_broker;
@@ -28,6 +30,7 @@ static void on_hup(int sig)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: moat [-c FILE] [--check-config] [--help-config [--markdown]] [--version]\n"
+               "       moat ctl reload|stop|status [-c FILE]\n"
                "  -c, --config FILE   configuration file (default: built-in defaults)\n"
                "  --check-config      validate the configuration and exit (0 ok, 2 bad)\n"
                "  --help-config       describe every configuration key\n"
@@ -37,12 +40,21 @@ static void usage(FILE *f)
 
 typedef struct args {
     const char *conf;
+    const char *ctl; /* "reload", "stop", "status" */
     int check, help_config, markdown;
 } args;
 
 static int parse_args(int argc, char **argv, args *a)
 {
-    for (int i = 1; i < argc; i++) {
+    int first = 1;
+    if (argc > 2 && !strcmp(argv[1], "ctl")) {
+        a->ctl = argv[2];
+        first = 3;
+    } else if (argc == 2 && !strcmp(argv[1], "ctl")) {
+        usage(stderr);
+        return 2;
+    }
+    for (int i = first; i < argc; i++) {
         const char *s = argv[i];
         if ((!strcmp(s, "-c") || !strcmp(s, "--config")) && i + 1 < argc) {
             a->conf = argv[++i];
@@ -74,6 +86,34 @@ static void setup_log(const moat_conf *c)
         LOG_ERROR("cannot open log.file %s; logging to stderr", c->log_file);
 }
 
+/* moat ctl: talk to the broker running on this configuration's data_dir. */
+static int ctl(const args *a, const moat_conf *conf)
+{
+    char err[700];
+    long pid = 0;
+    if (strcmp(a->ctl, "reload") && strcmp(a->ctl, "stop") && strcmp(a->ctl, "status")) {
+        fprintf(stderr, "moat ctl: unknown command '%s' (expected reload, stop or status)\n",
+                a->ctl);
+        return 2;
+    }
+    if (moat_pidfile_running(conf->data_dir, &pid, err, sizeof err) != MOAT_OK) {
+        fprintf(stderr, "moat ctl %s: %s\n", a->ctl, err);
+        return 1;
+    }
+    if (!strcmp(a->ctl, "status")) {
+        printf("moat is running (pid %ld, node.data_dir %s)\n", pid, conf->data_dir);
+        return 0;
+    }
+    int sig = !strcmp(a->ctl, "reload") ? SIGHUP : SIGTERM;
+    if (kill((pid_t)pid, sig) != 0) {
+        fprintf(stderr, "moat ctl %s: cannot signal pid %ld: %s\n", a->ctl, pid, strerror(errno));
+        return 1;
+    }
+    printf("moat ctl %s: %s sent to pid %ld%s\n", a->ctl, sig == SIGHUP ? "SIGHUP" : "SIGTERM", pid,
+           sig == SIGHUP ? " (the broker log says what was reloaded)" : "");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     args a = {0};
@@ -93,6 +133,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 2;
     }
+    if (a.ctl)
+        return ctl(&a, &conf);
     setup_log(&conf);
     if (a.check) {
         if (moat_broker_check_tls(&conf, err, sizeof err) != MOAT_OK) {
@@ -103,9 +145,15 @@ int main(int argc, char **argv)
         return 0;
     }
     signal(SIGPIPE, SIG_IGN);
+    int pidfd = -1;
+    if (moat_pidfile_acquire(conf.data_dir, &pidfd, err, sizeof err) != MOAT_OK) {
+        LOG_ERROR("%s", err);
+        return 1;
+    }
     moat_broker *b = NULL;
     if (moat_broker_new(&conf, &b, err, sizeof err) != MOAT_OK) {
         LOG_ERROR("%s", err);
+        moat_pidfile_release(conf.data_dir, pidfd);
         return 1;
     }
     moat_broker_set_conf_path(b, a.conf);
@@ -119,6 +167,7 @@ int main(int argc, char **argv)
     moat_err e = moat_broker_run(b);
     g_broker = NULL;
     moat_broker_free(b);
+    moat_pidfile_release(conf.data_dir, pidfd);
     moat_log_close();
     return e ? 1 : 0;
 }
