@@ -81,9 +81,15 @@ void moat_log(moat_log_level l, const char *fmt, ...)
     va_end(ap);
     if (m < 0)
         m = 0;
+    int body = n;
     n += m;
     if (n > (int)sizeof line - 2)
         n = (int)sizeof line - 2;
+    /* One call, one line: a newline or other control byte from a client
+     * (a client id, a certificate field) must not forge or split entries. */
+    for (int i = body; i < n; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = line[i] == '\n' ? ' ' : '?';
     line[n++] = '\n';
     pthread_mutex_lock(&g_lock);
     if (g_stderr || !g_file)

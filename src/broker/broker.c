@@ -142,8 +142,30 @@ static void reload(moat_broker *b)
     memcpy(nc->data_dir, b->conf.data_dir, sizeof nc->data_dir);
     nc->workers = b->conf.workers;
     nc->sync_interval_ms = b->conf.sync_interval_ms;
+    /* Listeners keep their place and address (b->listeners[i] is
+     * CONF(b)->listeners[i]); their reloadable options come from the file. */
+    moat_listener_conf *fresh = malloc(sizeof nc->listeners);
+    if (!fresh) {
+        free(nc);
+        return;
+    }
+    memcpy(fresh, nc->listeners, sizeof nc->listeners);
+    uint32_t n_fresh = nc->n_listeners;
     nc->n_listeners = b->conf.n_listeners;
     memcpy(nc->listeners, b->conf.listeners, sizeof nc->listeners);
+    for (uint32_t i = 0; i < nc->n_listeners; i++) {
+        moat_listener_conf *l = &nc->listeners[i];
+        for (uint32_t k = 0; k < n_fresh; k++) {
+            if (strcmp(fresh[k].type, l->type) || strcmp(fresh[k].name, l->name))
+                continue;
+            moat_listener_conf keep = *l;
+            *l = fresh[k];
+            memcpy(l->bind, keep.bind, sizeof l->bind);
+            l->port = keep.port;
+            memcpy(l->origin, keep.origin, sizeof l->origin);
+        }
+    }
+    free(fresh);
     b->retired[b->n_retired++] = atomic_exchange(&b->live, nc);
     moat_log_set_level((moat_log_level)nc->log_level);
     moat_log_open(nc->log_file[0] ? nc->log_file : NULL, nc->log_file[0] ? nc->log_to_console : 1);

@@ -257,15 +257,22 @@ static uint8_t apply_cert_identity(moat_conn *c, const char **why)
     moat_broker *b = c->worker->b;
     const moat_listener_conf *lc = &CONF(b)->listeners[c->listener->index];
     static _Thread_local char id[16384];
-    if (lc->peer_cert_as_username && c->cert_verified &&
-        moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->peer_cert_as_username - 1), id,
-                               sizeof id) == MOAT_OK) {
+    /* A mapping that is configured but cannot be served from this
+     * certificate refuses the client: falling back to what it claims would
+     * let a certified device pick another device's identity. */
+    if (lc->peer_cert_as_username && c->cert_verified) {
+        *why = "the client certificate lacks the field peer_cert_as_username names";
+        if (moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->peer_cert_as_username - 1), id,
+                                   sizeof id) != MOAT_OK)
+            return MQTT_RC_NOT_AUTHORIZED;
         free(c->username);
         c->username = strdup(id);
     }
-    if (lc->peer_cert_as_clientid && c->cert_verified &&
-        moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->peer_cert_as_clientid - 1), id,
-                               sizeof id) == MOAT_OK) {
+    if (lc->peer_cert_as_clientid && c->cert_verified) {
+        *why = "the client certificate lacks the field peer_cert_as_clientid names";
+        if (moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->peer_cert_as_clientid - 1), id,
+                                   sizeof id) != MOAT_OK)
+            return MQTT_RC_CLIENT_ID_INVALID;
         char *n = strdup(id);
         if (n) {
             free(c->client_id);
@@ -331,9 +338,12 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
         asked = p->u.connect.clean_start ? 0 : UINT32_MAX;
     }
     if (!anonymous_allowed(c))
-        return refuse(
-            c, MQTT_RC_NOT_AUTHORIZED,
-            "anonymous access refused on a non-loopback listener (set allow_anonymous = true)");
+        return refuse(c, MQTT_RC_NOT_AUTHORIZED,
+                      CONF(b)->allow_anonymous == MOAT_ANON_FALSE
+                          ? "anonymous access refused (allow_anonymous = false); use a client "
+                            "certificate on a verify_peer listener"
+                          : "anonymous access refused on a non-loopback listener (set "
+                            "allow_anonymous = true, or use a client certificate)");
     if (p->u.connect.will) {
         moat_err e = make_will(c, p);
         if (e == MOAT_ETOPIC)

@@ -56,11 +56,13 @@ static unsigned log_report(const char *label, const moat_cert_report *r, bool wa
 {
     for (size_t i = 0; i < r->n; i++) {
         const moat_cert_finding *f = &r->items[i];
+        size_t ml = strlen(f->message);
+        const char *stop = ml && strchr(".?!", f->message[ml - 1]) ? "" : ".";
         if (f->severity == MOAT_CERT_ERROR)
-            LOG_ERROR("listener %s: %s. Fix: %s [%s]", label, f->message, f->fix,
+            LOG_ERROR("listener %s: %s%s Fix: %s [%s]", label, f->message, stop, f->fix,
                       moat_cert_code_name(f->code));
         else if (warnings)
-            LOG_WARN("listener %s: %s. %s [%s]", label, f->message, f->fix,
+            LOG_WARN("listener %s: %s%s %s [%s]", label, f->message, stop, f->fix,
                      moat_cert_code_name(f->code));
     }
     return r->errors;
@@ -71,6 +73,15 @@ moat_err tls_listener_build(const moat_listener_conf *lc, const char *label, moa
 {
     moat_tls_conf tc;
     char verr[256];
+    if ((lc->peer_cert_as_username || lc->peer_cert_as_clientid || lc->clientid_must_match) &&
+        lc->verify != MOAT_VERIFY_PEER) {
+        snprintf(err, errlen,
+                 "%s: listener %s: peer_cert_as_username, peer_cert_as_clientid and "
+                 "clientid_must_match read the client certificate, which is only asked for with "
+                 "listener.%s.%s.verify = verify_peer (and a cacertfile to verify it against)",
+                 lc->origin, label, lc->type, lc->name);
+        return MOAT_EINVAL;
+    }
     if (!lc->certfile[0] || !lc->keyfile[0]) {
         snprintf(err, errlen,
                  "%s: listener %s: TLS needs listener.%s.%s.certfile and .keyfile (the server "
@@ -87,9 +98,7 @@ moat_err tls_listener_build(const moat_listener_conf *lc, const char *label, moa
     moat_err e = moat_tls_ctx_new(&tc, out, &r);
     unsigned errors = log_report(label, &r, true);
     if (e)
-        snprintf(err, errlen,
-                 "%s: listener %s: TLS material refused (%u error%s above); the listener does "
-                 "not open",
+        snprintf(err, errlen, "%s: listener %s: TLS material refused (%u error%s above)",
                  lc->origin, label, errors, errors == 1 ? "" : "s");
     moat_cert_report_free(&r);
     return e;

@@ -222,7 +222,7 @@ static void apply_ciphers(SSL_CTX *ctx, const moat_tls_conf *c, moat_cert_report
                       "ciphers selects no usable TLS 1.2 cipher ('%s') while tls_versions "
                       "includes tlsv1.2",
                       l12);
-    else if (c->ciphers)
+    else if (c->ciphers && (c->tls_versions & MOAT_TLS_V1_2))
         warn_weak_ciphers(ctx, r);
     if (!SSL_CTX_set_ciphersuites(ctx, l13))
         SETTING_ERROR(r,

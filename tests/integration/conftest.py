@@ -348,6 +348,8 @@ def raw_clients():
     made = []
 
     def make(b, version=4, **kw):
+        # A broker stand-in may ask for client options (tlsutil.TLSView: TLS).
+        kw = dict(getattr(b, "raw_client_kw", None) or {}, **kw)
         c = mqttraw.RawClient(b.port, version=version, **kw)
         made.append(c)
         return c
@@ -402,8 +404,11 @@ class PahoClient:
     """A synchronous wrapper around paho (thread loop) with bounded waits."""
 
     def __init__(self, port, client_id="", version=5, clean=True, keepalive=30, will=None,
-                 username=None, password=None, connect_props=None):
+                 username=None, password=None, connect_props=None, tls=None, host="127.0.0.1"):
+        """tls: None for plain MQTT, or keyword arguments for paho's tls_set()
+        (ca_certs, certfile, keyfile, tls_version, ciphers ...)."""
         self.port = port
+        self.host = host
         self.version = version
         self.clean = clean
         self.keepalive = keepalive
@@ -413,6 +418,8 @@ class PahoClient:
         else:
             self.c = mqtt.Client(client_id=client_id, clean_session=clean,
                                  protocol=PAHO_PROTO[version])
+        if tls is not None:
+            self.c.tls_set(**tls)
         if username is not None:
             self.c.username_pw_set(username, password)
         if will is not None:
@@ -458,10 +465,10 @@ class PahoClient:
     # operations
     def connect(self, timeout=10.0, expect_rc=0):
         if self.version == 5:
-            self.c.connect("127.0.0.1", self.port, keepalive=self.keepalive,
+            self.c.connect(self.host, self.port, keepalive=self.keepalive,
                            clean_start=self.clean, properties=self.connect_props)
         else:
-            self.c.connect("127.0.0.1", self.port, keepalive=self.keepalive)
+            self.c.connect(self.host, self.port, keepalive=self.keepalive)
         self.c.loop_start()
         assert self.connected.wait(timeout), "no CONNACK within %.0fs" % timeout
         if expect_rc is not None:
@@ -551,6 +558,7 @@ def paho_clients():
     made = []
 
     def make(b, client_id="", version=5, connect=True, **kw):
+        kw = dict(getattr(b, "paho_client_kw", None) or {}, **kw)
         c = PahoClient(b.port, client_id=client_id, version=version, **kw)
         made.append(c)
         if connect:
@@ -566,3 +574,8 @@ def run(cmd, timeout=30, input=None, check=False):
     """Run a command with a bounded timeout; return CompletedProcess (text)."""
     return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout,
                           check=check)
+
+
+# The TLS tests' session-wide test PKI fixture (see tlsutil.py); imported here
+# so that every module can request `pki` without importing it.
+from tlsutil import pki  # noqa: E402,F401

@@ -12,6 +12,7 @@ MalformedFromServer, so every test also checks what the server emits.
 
 import select
 import socket
+import ssl
 import struct
 import time
 
@@ -575,15 +576,23 @@ def decode(ptype, flags, body, version):
 # ---------------------------------------------------------------- client
 
 class RawClient:
-    """A blocking raw MQTT client over one TCP socket.
+    """A blocking raw MQTT client over one TCP socket, or over TLS when given
+    tls=<ssl.SSLContext> (the handshake completes in the constructor and
+    raises ssl.SSLError / OSError when it fails; server_hostname defaults to
+    host).
 
     recv() returns the next decoded packet (first from the backlog of packets
     that expect() skipped), raises Closed when the server closed the
-    connection and TimeoutError when nothing arrived in time."""
+    connection and TimeoutError when nothing arrived in time. Over TLS, an
+    alert from the server after the handshake (TLS 1.3 reports a refused
+    client certificate that way) also counts as closed; it is kept in
+    tls_error."""
 
-    def __init__(self, port, version=4, host="127.0.0.1", timeout=10.0):
+    def __init__(self, port, version=4, host="127.0.0.1", timeout=10.0, tls=None,
+                 server_hostname=None):
         self.version = version
         self.port = port
+        self.tls_error = None
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -594,6 +603,13 @@ class RawClient:
                     raise
                 time.sleep(0.05)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            raw = self.sock
+            try:
+                self.sock = tls.wrap_socket(raw, server_hostname=server_hostname or host)
+            except BaseException:
+                raw.close()
+                raise
         self.buf = bytearray()
         self.backlog = []
         self.closed = False
@@ -620,12 +636,21 @@ class RawClient:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("no packet from server within timeout")
-            r, _, _ = select.select([self.sock], [], [], min(left, 0.5))
-            if not r:
-                continue
+            # TLS: decrypted bytes may already wait inside the SSL object,
+            # where select() cannot see them.
+            pending = getattr(self.sock, "pending", None)
+            if not (pending and pending()):
+                r, _, _ = select.select([self.sock], [], [], min(left, 0.5))
+                if not r:
+                    continue
             try:
                 data = self.sock.recv(65536)
             except (ConnectionResetError, ConnectionAbortedError, BrokenPipeError):
+                data = b""
+            except ssl.SSLWantReadError:
+                continue  # a TLS record not complete yet, or a post-handshake message
+            except ssl.SSLError as e:
+                self.tls_error = e
                 data = b""
             if not data:
                 self.closed = True
