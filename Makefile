@@ -30,7 +30,7 @@ ARGS ?=
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
 FUZZ_TARGETS = $(sort $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c)))
-FORMAT_FILES = $(shell find src tests fuzz -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | LC_ALL=C sort)
+FORMAT_FILES = $(shell find src tests fuzz bench -type f \( -name '*.c' -o -name '*.h' \) 2>/dev/null | LC_ALL=C sort)
 
 # `make test` collects one line per stage here ("stage passed failed") and
 # prints the totals at the end. When the variable is set, stages record their
@@ -172,10 +172,15 @@ fuzz-smoke: build-fuzz
 fuzz: build-fuzz
 	@$(call fuzz_loop,$(FUZZ_SECONDS),long)
 
-## bench: benchmark (placeholder)
-# Placeholder: replace this recipe when the benchmark lands (issue 4).
+## bench: moat against Mosquitto side by side (BENCH_QUICK=1: short run); table in bench/results/
+# bench/run.py does the work; its docstring lists the knobs (BENCH_REPS,
+# BENCH_ONLY, BENCH_TABLES ...). Not part of `make test`.
 bench:
-	@echo "make bench: the benchmark comes with issue 4; nothing to run yet."
+	@$(DEPS) bench
+	echo "==> build (build/, $(BUILD_TYPE))"
+	cmake -S . -B build -G "$(GENERATOR)" -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+	cmake --build build -j$(NPROC) --target moat moat-bench
+	/usr/bin/python3 bench/run.py
 
 ## format: clang-format -i every .c/.h under src, tests and fuzz
 # (With no file name clang-format would read stdin, hence the guards.)

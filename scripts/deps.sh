@@ -21,7 +21,7 @@ profile=${1:-run}
 run_pkgs=(build-essential cmake pkg-config liblmdb-dev libssl-dev)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 test_pkgs=(python3 python3-paho-mqtt python3-pytest mosquitto-clients clang-format "${fuzz_pkgs[@]}")
-bench_pkgs=(mosquitto)
+bench_pkgs=(mosquitto util-linux openssl)
 
 case "$profile" in
 run) want=("${run_pkgs[@]}") ;;

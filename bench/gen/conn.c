@@ -962,6 +962,10 @@ void *worker_main(void *arg)
      * reset for the rest */
     for (int i = 0; i < w->nconns; i++) {
         conn *c = w->conns[i];
+        if (c->pub)
+            c->pub->unsent_at_quit = wb_pending(&c->out);
+        if (c->sub)
+            c->sub->partial_at_quit = c->llen + (c->ssl ? (uint64_t)SSL_pending(c->ssl) : 0);
         if (c->fd < 0)
             continue;
         bool graceful = c->state == CS_READY && G.o.mode != MODE_IDLE && G.o.mode != MODE_STORM;

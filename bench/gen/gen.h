@@ -172,6 +172,7 @@ typedef struct pub {
     uint64_t acked, bad_acks, stalls;
     uint8_t *pidmap; /* 65536 bits: QoS 1 packet ids awaiting PUBACK */
     uint64_t t_start, next_due;
+    uint64_t unsent_at_quit; /* output not yet taken by the socket at the end */
 } pub;
 
 typedef struct sub {
@@ -186,6 +187,7 @@ typedef struct sub {
     uint8_t *seen; /* retained mode: one bit per message */
     uint64_t nseen;
     bool complete;
+    uint64_t partial_at_quit; /* bytes of an incomplete packet at the end */
 } sub;
 
 typedef struct conn {

@@ -748,7 +748,15 @@ static int run_pubsub(const snap *base)
         sleep_ns(50000000);
     snap s3;
     take(&s3);
+    /* Where a stall is, when the drain timed out: bytes our publishers still
+     * hold (their side) versus nothing held here (the broker's side). Read
+     * after the workers stop. */
     stop_workers();
+    uint64_t pub_unsent = 0, sub_partial = 0;
+    for (int p = 0; p < G.npubs; p++)
+        pub_unsent += G.pubs[p].unsent_at_quit;
+    for (int i = 0; i < G.nsubs; i++)
+        sub_partial += G.subs[i].partial_at_quit;
 
     /* verify */
     uint64_t sent = 0, exp_total = 0, got = 0, lost = 0, extra = 0, dups = 0, redeliv = 0, gaps = 0,
@@ -831,6 +839,10 @@ static int run_pubsub(const snap *base)
     json_int(&j, "bad_acks", (int64_t)bad_acks);
     json_int(&j, "unacked", (int64_t)unacked);
     json_bool(&j, "drained", drained);
+    if (!drained) {
+        json_int(&j, "pub_unsent_bytes", (int64_t)pub_unsent);
+        json_int(&j, "sub_partial_bytes", (int64_t)sub_partial);
+    }
     json_tail(&j, ok, errors);
     return ok ? 0 : 1;
 }

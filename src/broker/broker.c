@@ -92,23 +92,29 @@ static void before_sleep(moat_loop *l, void *arg)
     (void)l;
     moat_worker *w = arg;
     for (;;) {
+        /* Swap the list being filled with the spare one, so neither is
+         * freed and regrown every iteration. */
         pthread_mutex_lock(&w->dirty_lock);
         atomic_store(&w->wake_posted, false);
-        uint32_t n = w->n_dirty;
+        uint32_t n = w->n_dirty, cap = w->cap_dirty;
         moat_conn **list = w->dirty;
-        w->dirty = NULL;
-        w->n_dirty = w->cap_dirty = 0;
+        w->dirty = w->dirty_spare;
+        w->cap_dirty = w->cap_spare;
+        w->n_dirty = 0;
+        w->dirty_spare = NULL;
+        w->cap_spare = 0;
         pthread_mutex_unlock(&w->dirty_lock);
-        if (!n) {
-            free(list);
-            return;
-        }
         for (uint32_t i = 0; i < n; i++) {
             atomic_store(&list[i]->dirty, false);
             conn_flush(list[i]);
             conn_unref(list[i]);
         }
-        free(list);
+        pthread_mutex_lock(&w->dirty_lock);
+        w->dirty_spare = list;
+        w->cap_spare = cap;
+        pthread_mutex_unlock(&w->dirty_lock);
+        if (!n)
+            return;
     }
 }
 
@@ -460,6 +466,7 @@ void moat_broker_free(moat_broker *b)
             moat_loop_free(w->loop);
         free(w->conns);
         free(w->dirty);
+        free(w->dirty_spare);
         free(w->rbuf);
         pthread_mutex_destroy(&w->dirty_lock);
     }

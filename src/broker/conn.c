@@ -97,10 +97,7 @@ static uint16_t next_packet_id(moat_session *s)
             s->next_pid = 1;
         if (id == 0)
             continue;
-        bool used = false;
-        for (qentry *e = s->inflight.head; e && !used; e = e->next)
-            used = e->packet_id == id;
-        if (!used)
+        if (!session_pid_used(s, id))
             return id;
     }
 }
@@ -211,7 +208,7 @@ static void pump(moat_conn *c, moat_session *s)
             continue;
         }
         e->sent_at = (int64_t)moat_now_ms();
-        qlist_push(&s->inflight, e);
+        session_inflight_push(s, e);
         /* Record "sent" so that a restart resends it with DUP and the same
          * packet identifier (exactly-once for QoS 2 depends on it). */
         session_persist_entry(b, s, e);
@@ -238,15 +235,23 @@ void conn_resend_inflight(moat_conn *c, moat_session *s)
 
 void conn_flush(moat_conn *c)
 {
-    if (c->state != CS_CONNECTED)
-        return;
     moat_broker *b = c->worker->b;
-    pthread_mutex_lock(&b->lock);
-    if (c->session)
-        pump(c, c->session);
-    pthread_mutex_unlock(&b->lock);
-    if (conn_write_out(c) != MOAT_OK)
-        conn_close(c, MQTT_RC_UNSPECIFIED, "write error", false);
+    while (c->state == CS_CONNECTED) {
+        pthread_mutex_lock(&b->lock);
+        moat_session *s = c->session;
+        if (s)
+            pump(c, s);
+        /* pump stops at the high-water mark with messages still queued; if
+         * the socket then takes everything, nothing else would wake us. */
+        bool more = s && s->queue.head && moat_buf_avail(&c->out) >= OUT_HIGH_WATER;
+        pthread_mutex_unlock(&b->lock);
+        if (conn_write_out(c) != MOAT_OK) {
+            conn_close(c, MQTT_RC_UNSPECIFIED, "write error", false);
+            return;
+        }
+        if (!more || moat_buf_avail(&c->out) > 0)
+            return;
+    }
 }
 
 /* -------------------------------------------------------------- close */

@@ -258,7 +258,7 @@ moat_err handle_puback(moat_conn *c, mqtt_packet *p)
             session_persist_entry(b, s, e);
             send_rel = true;
         } else {
-            qlist_remove(&s->inflight, e, prev);
+            session_inflight_remove(s, e, prev);
             session_unpersist_entry(b, s, e);
             qentry_free(e);
         }

@@ -115,8 +115,9 @@ struct moat_session {
     int64_t disconnected_at; /* wall ms, when offline */
     uint64_t next_seq;       /* store sequence for queued messages */
     uint16_t next_pid;
-    qlist inflight; /* sent, not yet acknowledged (order of sending) */
-    qlist queue;    /* waiting to be sent */
+    qlist inflight;    /* sent, not yet acknowledged (order of sending) */
+    qlist queue;       /* waiting to be sent */
+    uint64_t *pid_map; /* packet ids in flight, for large windows (session.c) */
     uint32_t n_subs, cap_subs;
     sess_sub *subs;
     /* inbound QoS 2 packet ids received but not yet released */
@@ -220,6 +221,8 @@ struct moat_worker {
     uint32_t n_conns, cap_conns;
     moat_conn **dirty;
     uint32_t n_dirty, cap_dirty;
+    moat_conn **dirty_spare; /* the other list, swapped in by before_sleep */
+    uint32_t cap_spare;
     pthread_mutex_t dirty_lock; /* dirty list is appended from other threads */
     atomic_bool wake_posted;
 };
@@ -338,6 +341,9 @@ void session_persist(moat_broker *b, moat_session *s);
 void session_persist_entry(moat_broker *b, moat_session *s, qentry *e);
 void session_unpersist_entry(moat_broker *b, moat_session *s, qentry *e);
 void qentry_free(qentry *e);
+bool session_pid_used(const moat_session *s, uint16_t id);
+void session_inflight_push(moat_session *s, qentry *e);
+void session_inflight_remove(moat_session *s, qentry *e, qentry *prev);
 void qlist_push(qlist *l, qentry *e);
 qentry *qlist_pop(qlist *l);
 void qlist_remove(qlist *l, qentry *e, qentry *prev);

@@ -18,11 +18,26 @@ static void pid_path(const char *dir, char *out, size_t len)
     snprintf(out, len, "%s/moat.pid", dir);
 }
 
+/* mkdir -p, mode 0700 (the store's directory too). */
+static void make_dirs(const char *dir)
+{
+    char p[600];
+    snprintf(p, sizeof p, "%s", dir);
+    for (char *s = p + 1; *s; s++) {
+        if (*s != '/')
+            continue;
+        *s = 0;
+        mkdir(p, 0700);
+        *s = '/';
+    }
+    mkdir(p, 0700);
+}
+
 moat_err moat_pidfile_acquire(const char *dir, int *fd_out, char *err, size_t errlen)
 {
     char path[600];
     pid_path(dir, path, sizeof path);
-    mkdir(dir, 0700);
+    make_dirs(dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open %s: %s (check node.data_dir)", path, strerror(errno));

@@ -45,6 +45,48 @@ void qlist_remove(qlist *l, qentry *e, qentry *prev)
     e->next = NULL;
 }
 
+/* Packet identifiers in use toward the client. A small window is scanned;
+ * past PID_MAP_AT entries a bitmap of all 65536 ids (8 KB, kept once made)
+ * answers at once, so clients with a large receive maximum cost O(1). */
+#define PID_MAP_AT 32
+
+static void pid_mark(moat_session *s, uint16_t id, bool used)
+{
+    if (used)
+        s->pid_map[id >> 6] |= 1ull << (id & 63);
+    else
+        s->pid_map[id >> 6] &= ~(1ull << (id & 63));
+}
+
+bool session_pid_used(const moat_session *s, uint16_t id)
+{
+    if (s->pid_map)
+        return (s->pid_map[id >> 6] >> (id & 63)) & 1;
+    for (const qentry *e = s->inflight.head; e; e = e->next)
+        if (e->packet_id == id)
+            return true;
+    return false;
+}
+
+void session_inflight_push(moat_session *s, qentry *e)
+{
+    qlist_push(&s->inflight, e);
+    if (!s->pid_map && s->inflight.len > PID_MAP_AT) {
+        s->pid_map = calloc(65536 / 64, sizeof *s->pid_map);
+        for (qentry *x = s->pid_map ? s->inflight.head : NULL; x; x = x->next)
+            pid_mark(s, x->packet_id, true);
+    } else if (s->pid_map) {
+        pid_mark(s, e->packet_id, true);
+    }
+}
+
+void session_inflight_remove(moat_session *s, qentry *e, qentry *prev)
+{
+    qlist_remove(&s->inflight, e, prev);
+    if (s->pid_map)
+        pid_mark(s, e->packet_id, false);
+}
+
 void qentry_free(qentry *e)
 {
     if (!e)
@@ -211,6 +253,7 @@ void session_destroy(moat_broker *b, moat_session *s)
     moat_map_del(&b->sessions, s->client_id, s->client_id_len);
     qlist_clear(&s->inflight);
     qlist_clear(&s->queue);
+    free(s->pid_map);
     free(s->subs);
     free(s->awaiting_rel);
     free(s->client_id);
@@ -422,7 +465,7 @@ static int load_msg(void *ctx, const void *k, size_t kl, const void *v, size_t v
         qlist_push(&s->queue, e);
     } else {
         e->dup = true;
-        qlist_push(&s->inflight, e);
+        session_inflight_push(s, e);
     }
     return 0;
 }
