@@ -207,7 +207,6 @@ static void pump(moat_conn *c, moat_session *s)
             qentry_free(e);
             continue;
         }
-        e->sent_at = (int64_t)moat_now_ms();
         session_inflight_push(s, e);
         /* Record "sent" so that a restart resends it with DUP and the same
          * packet identifier (exactly-once for QoS 2 depends on it). */

@@ -206,7 +206,10 @@ moat_err handle_publish(moat_conn *c, mqtt_packet *p)
         pthread_mutex_unlock(&b->lock);
         return MOAT_ENOMEM;
     }
-    if (strncmp(m->topic, "$SYS", 4) != 0 || (m->topic[4] && m->topic[4] != '/')) {
+    /* Clients may not publish into the broker's own $SYS tree. */
+    bool sys = m->topic[0] == '$' && strncmp(m->topic, "$SYS", 4) == 0 &&
+               (m->topic[4] == '/' || m->topic[4] == 0);
+    if (!sys) {
         if (m->retain)
             retain_store(b, m);
         broker_publish_locked(b, m, s);

@@ -84,7 +84,6 @@ typedef struct qentry {
     bool dup;
     uint8_t n_sub_ids;
     uint32_t sub_ids[4];
-    int64_t sent_at; /* monotonic ms of the last send, for retry */
 } qentry;
 
 typedef struct qlist {
