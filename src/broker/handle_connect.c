@@ -178,7 +178,8 @@ static bool attach_session(moat_conn *c, bool clean, uint32_t expiry)
     moat_broker *b = c->worker->b;
     size_t idlen = strlen(c->client_id);
     moat_session *s = moat_map_get(&b->sessions, c->client_id, idlen);
-    if (s && s->conn) {
+    bool taken_over = s && s->conn;
+    if (taken_over) {
         moat_conn *old = s->conn;
         old->session = NULL;
         s->conn = NULL;
@@ -195,7 +196,10 @@ static bool attach_session(moat_conn *c, bool clean, uint32_t expiry)
                  c->peer);
     }
     bool present = false;
-    if (s && clean) {
+    /* Taking over a session that ends with its connection (expiry 0, a
+     * clean v3 session) does not resume it: it ended as the old connection
+     * was closed, even if that close is still being processed elsewhere. */
+    if (s && (clean || (s->expiry == 0 && taken_over))) {
         session_destroy(b, s);
         s = NULL;
     }

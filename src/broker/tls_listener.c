@@ -133,6 +133,7 @@ typedef struct tls_reloader {
     int ifd; /* inotify */
     atomic_bool stop;
     atomic_bool requested;
+    atomic_bool initial; /* check once after the watches exist */
 } tls_reloader;
 
 static void watch_all(tls_reloader *r)
@@ -210,6 +211,8 @@ static void *reloader_main(void *arg)
 {
     tls_reloader *r = arg;
     struct pollfd p[2] = {{.fd = r->efd, .events = POLLIN}, {.fd = r->ifd, .events = POLLIN}};
+    if (atomic_exchange(&r->initial, false))
+        reload_all(r, "files changed during start-up");
     while (!atomic_load(&r->stop)) {
         if (poll(p, 2, -1) < 0 && errno != EINTR)
             break;
@@ -247,6 +250,9 @@ moat_err tls_reloader_start(moat_broker *b)
     if (r->efd < 0 || r->ifd < 0)
         goto fail;
     watch_all(r);
+    /* Files read before the watches existed may have changed since: compare
+     * once (a no-op when they did not). */
+    atomic_store(&r->initial, true);
     if (pthread_create(&r->thread, NULL, reloader_main, r) != 0)
         goto fail;
     b->tls_reloader = r;

@@ -854,9 +854,9 @@ static void check_usage(srv *s, X509 *x)
         WARN(s->r, MOAT_CERT_NO_SAN, s->certfile,
              "Have it reissued with a subjectAltName for every name and address clients use, "
              "e.g. `-addext \"subjectAltName=DNS:broker.example.com,IP:192.0.2.10\"`.",
-             "the server certificate in %s has no subjectAltName; modern clients (OpenSSL-based "
-             "mosquitto clients, Go, Python, browsers) match the host name only against it and "
-             "ignore the CN ('%s')",
+             "the server certificate in %s has no subjectAltName; strict clients (Go, browsers, "
+             "many MQTT SDKs) match the host name only against it and ignore the CN ('%s'), "
+             "while others still fall back to the CN",
              s->certfile, cn);
     }
     GENERAL_NAMES_free(san);

@@ -17,7 +17,7 @@ import pytest
 
 import mqttraw as mr
 from conftest import PahoClient, uniq, wait_until
-from tlsutil import (CLIENT_DN, MUTUAL, OPTIONAL, LogCursor, client_context, handshake_failure_re,
+from tlsutil import (s_client_interactive, CLIENT_DN, MUTUAL, OPTIONAL, LogCursor, client_context, handshake_failure_re,
                      local_port, mosquitto, paho_tls, probe_refused, running_broker, s_client,
                      s_client_cert_sha256, tls_broker_lines, tls_connect)
 
@@ -29,14 +29,25 @@ LISTENERS = {
     "tls13": {"tls_versions": "tlsv1.3"},
     "quick": {"handshake_timeout": "1s"},
     "dual": {"certfile2": "EC", "keyfile2": "EC"},         # RSA + ECDSA on one port
+    "strict": {"ecdh_curves": "secp384r1", "ciphersuites": "TLS_AES_256_GCM_SHA384",
+               "reuse_sessions": False},
+    "partial": dict(MUTUAL, cacertfile="int.pem", partial_chain=True,
+                    verify_peer_ext_key_usage="clientAuth"),
+    "nopartial": dict(MUTUAL, cacertfile="int.pem"),
+    "depth0": dict(MUTUAL, cacertfile=True, depth=0),
+    "limited": {"max_connections": 2},
+    "reneg": {"tls_versions": "tlsv1.2", "secure_renegotiate": True},
 }
 
 
 @pytest.fixture(scope="module")
 def hb(tmp_path_factory, pki):
-    listeners = dict(LISTENERS)
+    listeners = {name: dict(opts) for name, opts in LISTENERS.items()}
     listeners["dual"] = {"certfile2": pki("server-ec-fullchain.pem"),
                          "keyfile2": pki("server-ec.key")}
+    for opts in listeners.values():
+        if opts.get("cacertfile") == "int.pem":
+            opts["cacertfile"] = pki("int.pem")
     lines, ports, tcp_port = tls_broker_lines(pki, listeners)
     with running_broker(tmp_path_factory.mktemp("tlsbroker"), lines, ports, tcp_port) as b:
         yield b
@@ -543,3 +554,145 @@ def test_handshake_failures_do_not_disturb_established_clients(hb, pki):
     finally:
         c.close()
     wait_until(lambda: hb.alive(), 1)
+
+
+# ------------------------------------------------------------------ TLS options
+
+def test_ecdh_curves_and_ciphersuites(hb, pki):
+    """ecdh_curves = secp384r1, ciphersuites = TLS_AES_256_GCM_SHA384: a
+    client without them fails (cipher_mismatch, naming the setting), one
+    with them gets exactly them."""
+    cur = LogCursor(hb)
+    r = s_client(port(hb, "strict"), "-CAfile", pki("ca.pem"), "-groups", "X25519")
+    assert r.returncode != 0, r.out
+    m = cur.wait(handshake_failure_re("strict", "cipher_mismatch"))
+    assert "ecdh_curves" in m.group(1), m.group(0)
+    cur = LogCursor(hb)
+    r = s_client(port(hb, "strict"), "-CAfile", pki("ca.pem"), "-ciphersuites",
+                 "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256")
+    assert r.returncode != 0, r.out
+    m = cur.wait(handshake_failure_re("strict", "cipher_mismatch"))
+    assert "ciphersuites" in m.group(1), m.group(0)
+    r = s_client(port(hb, "strict"), "-CAfile", pki("ca.pem"), "-verify_return_error")
+    assert r.returncode == 0, r.out
+    assert "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384" in r.out, r.out
+    assert re.search(r"Server Temp Key: ECDH, (secp384r1|P-384)", r.out), r.out
+
+
+def mqtt_session_over_tls(port, ctx, session=None):
+    """Connect (resuming session when given), do an MQTT CONNECT/CONNACK so
+    that TLS 1.3 tickets sent after the handshake are read; returns
+    (reused, the TLS session for a next connection)."""
+    with tls_connect(port, ctx, session=session) as s:
+        s.sendall(mr.connect(uniq("resume"), version=4))
+        assert s.recv(4) == b"\x20\x02\x00\x00"
+        return s.session_reused, s.session
+
+
+@pytest.mark.parametrize("maxv", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+def test_session_resumption(hb, pki, maxv):
+    """reuse_sessions (default true): a client resumes its session (TLS 1.3
+    ticket, TLS 1.2 session); the resumed connection is a full MQTT one."""
+    ctx = client_context(pki, max_version=maxv)
+    reused, sess = mqtt_session_over_tls(port(hb, "oneway"), ctx)
+    assert not reused and sess is not None
+    reused, _ = mqtt_session_over_tls(port(hb, "oneway"), ctx, session=sess)
+    assert reused, "session not resumed"
+
+
+@pytest.mark.parametrize("maxv", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+def test_reuse_sessions_false(hb, pki, maxv):
+    """reuse_sessions = false: no ticket, no session id; nothing resumes."""
+    ctx = client_context(pki, max_version=maxv)
+    reused, sess = mqtt_session_over_tls(port(hb, "strict"), ctx)
+    assert not sess.has_ticket and not sess.id, "the server offered a session to resume"
+    reused, _ = mqtt_session_over_tls(port(hb, "strict"), ctx, session=sess)
+    assert not reused
+
+
+def test_partial_chain_and_client_eku(hb, pki):
+    """cacertfile = the intermediate only + partial_chain: its clients are
+    verified without the root; verify_peer_ext_key_usage = clientAuth turns
+    away a certificate made for servers."""
+    cur = LogCursor(hb)
+    c = tls_raw(pki, hb, "partial", cert="client.pem", key="client.key")
+    try:
+        cid = uniq("partial")
+        c.connect(cid)
+        assert wait_connect_line(cur, cid, local_port(c), "partial").group(3) == CLIENT_DN
+    finally:
+        c.close()
+    err = probe_refused(port(hb, "partial"), client_context(pki, cert="server-fullchain.pem",
+                                                            key="server.key"))
+    assert err is not None, "a serverAuth-only certificate was accepted as a client certificate"
+    m = cur.wait(handshake_failure_re("partial", "bad_client_cert"))
+    assert "extended key usage" in m.group(1), m.group(0)
+
+
+def test_intermediate_as_ca_without_partial_chain(hb, pki):
+    """The same cacertfile without partial_chain: the intermediate alone is
+    not a trust anchor (start-up warned: ca_no_root)."""
+    cur = LogCursor(hb)
+    assert re.search(r"\[warning\] listener ssl:nopartial: .*\[ca_no_root\]", hb.log)
+    err = probe_refused(port(hb, "nopartial"), client_context(pki, cert="client-fullchain.pem",
+                                                              key="client.key"))
+    assert err is not None
+    cur.wait(r"TLS handshake failed: peer=\S+ listener=ssl:nopartial reason=")
+
+
+def test_depth(hb, pki):
+    """depth = 0: a client certificate issued by an intermediate is too deep."""
+    cur = LogCursor(hb)
+    err = probe_refused(port(hb, "depth0"), client_context(pki, cert="client-fullchain.pem",
+                                                           key="client.key"))
+    assert err is not None
+    m = cur.wait(handshake_failure_re("depth0", "bad_client_cert"))
+    assert "depth" in m.group(1), m.group(0)
+
+
+def test_max_connections_on_ssl_listener(hb, pki):
+    a, b = tls_raw(pki, hb, "limited"), tls_raw(pki, hb, "limited")
+    c = tls_raw(pki, hb, "limited", version=5)
+    try:
+        a.connect(uniq("lim"))
+        b.connect(uniq("lim"))
+        c.connect(uniq("lim"), expect_rc=mr.RC_QUOTA_EXCEEDED)
+    finally:
+        for x in (a, b, c):
+            x.close()
+
+
+CONNECT_AB = mr.connect("ab-%d" % time.monotonic_ns(), version=4)
+
+
+def test_tls13_key_update(hb, pki):
+    """A TLS 1.3 KeyUpdate in the middle of an MQTT session: the session goes
+    on (PINGREQ answered before and after)."""
+    out = s_client_interactive(port(hb, "oneway"), ["-CAfile", pki("ca.pem"), "-tls1_3"],
+                               [(CONNECT_AB, 1.0), (b"\xc0\x00", 0.5), (b"K\n", 0.5),
+                                (b"\xc0\x00", 1.0)])
+    tail = out[out.find(b"Verify return code"):]
+    assert b" \x02\x00\x00" in tail, out[-500:]
+    assert b"KEYUPDATE" in tail, out[-500:]
+    after = tail[tail.find(b"KEYUPDATE"):]
+    assert tail.count(b"\xd0\x00") == 2 and b"\xd0\x00" in after, tail
+
+
+def test_client_renegotiation_refused_by_default(hb, pki):
+    cur = LogCursor(hb)
+    out = s_client_interactive(port(hb, "tls12"), ["-CAfile", pki("ca.pem")],
+                               [(CONNECT_AB, 1.0), (b"R\n", 1.0), (b"\xc0\x00", 1.0)])
+    tail = out[out.find(b"Verify return code"):]
+    assert b" \x02\x00\x00" in tail, out[-500:]
+    assert b"RENEGOTIATING" in tail, out[-500:]
+    assert b"\xd0\x00" not in tail, "renegotiation went through: %r" % tail
+    assert hb.alive()
+    cur.wait(r"client disconnected: id=ab-")
+
+
+def test_renegotiation_allowed_with_secure_renegotiate(hb, pki):
+    out = s_client_interactive(port(hb, "reneg"), ["-CAfile", pki("ca.pem")],
+                               [(CONNECT_AB, 1.0), (b"R\n", 1.0), (b"\xc0\x00", 1.0)])
+    tail = out[out.find(b"Verify return code"):]
+    assert b"RENEGOTIATING" in tail, out[-500:]
+    assert b"\xd0\x00" in tail[tail.find(b"RENEGOTIATING"):], tail

@@ -84,8 +84,8 @@ def case_lines(pki, tmp_path, cert, key, extra):
 
 
 def error_re(code, file):
-    return (r"\[error\] listener ssl:external: (?P<msg>[^\n]*%s[^\n]*)\. Fix: (?P<fix>[^\n]+) "
-            r"\[%s\]" % (re.escape(file), re.escape(code)))
+    return (r"\[error\] listener ssl:external: (?P<msg>[^\n]*%s[^\n]*?)[.?!]? Fix: "
+            r"(?P<fix>[^\n]+) \[%s\]" % (re.escape(file), re.escape(code)))
 
 
 def warning_re(code, file):

@@ -11,13 +11,15 @@ import os
 import re
 import shutil
 import signal
+import ssl
+import subprocess
 import threading
 import time
 
 import pytest
 
 import mqttraw as mr
-from conftest import PahoClient, uniq
+from conftest import PahoClient, moat_bin, uniq
 from tlsutil import (MUTUAL, LogCursor, client_context, handshake_failure_re, paho_tls,
                      probe_refused, server_fingerprint, start_tls_broker, tls_connect)
 
@@ -348,6 +350,88 @@ def test_sighup_with_bad_certfile_setting_keeps_serving(pki, broker_factory, tmp
     time.sleep(1.0)
     assert server_fingerprint(b.tls_ports["ext"]) == rsa.sha256
     assert not cur.search(RELOADED % "ext")
+
+
+def _set_option(b, key, value):
+    """Set (or add) listener.ssl.ext.<key> in the broker's config file."""
+    line = "listener.ssl.ext.%s = %s" % (key, value)
+    rx = re.compile(r"^listener\.ssl\.ext\.%s\s*=" % re.escape(key))
+    if any(rx.match(x) for x in b.extra):
+        b.extra = [line if rx.match(x) else x for x in b.extra]
+    else:
+        b.extra.append(line)
+    b.write_config()
+
+
+def test_sighup_applies_changed_tls_options(pki, broker_factory, tmp_path, rsa):
+    """verify_peer without fail_if_no_peer_cert, then SIGHUP with
+    fail_if_no_peer_cert = true and tls_versions = tlsv1.3: new handshakes
+    follow the new options; a client connected before stays."""
+    b, cert, key = cert_dir_broker(broker_factory, pki, tmp_path, rsa,
+                                   cacertfile=pki("ca.pem"), verify="verify_peer",
+                                   fail_if_no_peer_cert=False)
+    port = b.tls_ports["ext"]
+    early = tls_paho(pki, b, uniq("early"))  # no client certificate
+    try:
+        assert probe_refused(port, client_context(pki)) is None
+        cur = LogCursor(b)
+        _set_option(b, "fail_if_no_peer_cert", "true")
+        _set_option(b, "tls_versions", "tlsv1.3")
+        b.signal(signal.SIGHUP)
+        m = cur.wait(RELOADED % "ext")
+        assert "SIGHUP" in m.group(1)
+        assert probe_refused(port, client_context(pki)) is not None
+        cur.wait(handshake_failure_re("ext", "no_client_cert"))
+        tls12 = client_context(pki, cert="client-fullchain.pem", key="client.key",
+                               max_version=ssl.TLSVersion.TLSv1_2)
+        assert probe_refused(port, tls12) is not None
+        cur.wait(handshake_failure_re("ext", "version_mismatch"))
+        good = client_context(pki, cert="client-fullchain.pem", key="client.key")
+        assert probe_refused(port, good) is None
+        t = uniq("early/")
+        early.subscribe(t, 1)
+        early.publish(t, b"z", qos=1)
+        assert early.get().payload == b"z"
+        assert not early.disconnected.is_set()
+    finally:
+        early.stop()
+
+
+def test_sighup_applies_changed_identity_mapping(pki, broker_factory, tmp_path, rsa):
+    b, cert, key = cert_dir_broker(broker_factory, pki, tmp_path, rsa,
+                                   cacertfile=pki("ca.pem"), verify="verify_peer",
+                                   fail_if_no_peer_cert=True, peer_cert_as_username="cn")
+    port = b.tls_ports["ext"]
+    ctx = client_context(pki, cert="client-fullchain.pem", key="client.key")
+
+    def user_of_new_connection():
+        c = mr.RawClient(port, version=4, tls=ctx, server_hostname="localhost")
+        cur = LogCursor(b)
+        try:
+            cid = uniq("map")
+            c.connect(cid)
+            return cur.wait(r"client connected: id=%s user=(\S+) " % re.escape(cid)).group(1)
+        finally:
+            c.close()
+
+    assert user_of_new_connection() == "device-001"
+    cur = LogCursor(b)
+    _set_option(b, "peer_cert_as_username", "md5")
+    b.signal(signal.SIGHUP)
+    cur.wait(r"SIGHUP: configuration reloaded")
+    assert user_of_new_connection() == pki.md5("client.pem")
+
+
+def test_moat_ctl_reload(pki, broker_factory, tmp_path, rsa, ec):
+    """`moat ctl reload -c FILE` reloads like SIGHUP (TLS material included)."""
+    b, cert, key = cert_dir_broker(broker_factory, pki, tmp_path, rsa)
+    cur = LogCursor(b)
+    _repoint(b, pki("server-ec-fullchain.pem"), pki("server-ec.key"))
+    r = subprocess.run([moat_bin(), "ctl", "reload", "-c", str(b.conf_path)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    cur.wait(RELOADED % "ext")
+    assert server_fingerprint(b.tls_ports["ext"]) == ec.sha256
 
 
 # ------------------------------------------------------------------ under load

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import os
 import re
+import select
 import signal
 import socket
 import ssl
@@ -344,11 +345,12 @@ def client_context(pki, ca="ca.pem", cert=None, key=None, verify=True, check_hos
     return ctx
 
 
-def tls_connect(port, ctx, server_hostname="localhost", timeout=5.0):
-    """A TLS socket to 127.0.0.1:port after a completed handshake."""
+def tls_connect(port, ctx, server_hostname="localhost", timeout=5.0, session=None):
+    """A TLS socket to 127.0.0.1:port after a completed handshake (resuming
+    session when given)."""
     raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
-        return ctx.wrap_socket(raw, server_hostname=server_hostname)
+        return ctx.wrap_socket(raw, server_hostname=server_hostname, session=session)
     except BaseException:
         raw.close()
         raise
@@ -396,6 +398,42 @@ def s_client(port, *args, input="", timeout=20):
                        input=input, capture_output=True, text=True, timeout=timeout)
     r.out = r.stdout + r.stderr
     return r
+
+
+def s_client_interactive(port, args, steps, timeout=20):
+    """Run openssl s_client with its stdin open: steps is a list of (bytes to
+    write, seconds to read afterwards). s_client's command lines ("K\n": TLS
+    1.3 key update, "R\n": renegotiation) work because -ign_eof is not used.
+    Returns everything it printed (its output and the server's bytes)."""
+    p = subprocess.Popen(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + list(args),
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        for data, wait in steps:
+            try:
+                p.stdin.write(data)
+                p.stdin.flush()
+            except (BrokenPipeError, OSError):
+                break
+            t = min(time.monotonic() + wait, deadline)
+            while time.monotonic() < t:
+                r, _, _ = select.select([p.stdout], [], [], 0.05)
+                if r:
+                    chunk = os.read(p.stdout.fileno(), 65536)
+                    if not chunk:
+                        break
+                    out += chunk
+    finally:
+        p.kill()
+        p.wait(10)
+        out += p.stdout.read() or b""
+        for f in (p.stdout, p.stdin):
+            try:
+                f.close()
+            except OSError:
+                pass
+    return out
 
 
 def s_client_cert_sha256(out):
