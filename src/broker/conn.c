@@ -555,11 +555,8 @@ moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sock
         close(fd);
         return MOAT_ENOMEM;
     }
-    if (moat_tcp_transport_new(fd, &c->tr) != MOAT_OK) {
-        free(c);
-        close(fd);
-        return MOAT_ENOMEM;
-    }
+    moat_tcp_transport_init(&c->tcp, fd);
+    c->tr = &c->tcp;
     moat_tls_ctx *ctx = l->is_tls ? moat_tls_slot_get(&l->tls_slot) : NULL;
     if (ctx) {
         moat_transport *t = NULL;

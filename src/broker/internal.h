@@ -143,7 +143,8 @@ struct moat_conn {
     atomic_bool dirty; /* queued on its worker's dirty list */
     moat_worker *worker;
     moat_listener *listener;
-    moat_transport *tr;
+    moat_transport *tr; /* &tcp, or a filter (TLS) over it */
+    moat_transport tcp;
     uint64_t id;
     enum conn_state state;
     uint8_t version; /* 0 until CONNECT */

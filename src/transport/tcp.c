@@ -61,6 +61,28 @@ static const moat_transport_ops tcp_ops = {
     .close = tcp_close,
 };
 
+/* Embedded in its owner (a connection): close releases only the fd. */
+static void tcp_close_embedded(moat_transport *t)
+{
+    close(t->fd);
+    t->fd = -1;
+}
+
+static const moat_transport_ops tcp_embedded_ops = {
+    .name = "tcp",
+    .read = tcp_read,
+    .write = tcp_write,
+    .has_pending = tcp_false,
+    .wants_write = tcp_false,
+    .close = tcp_close_embedded,
+};
+
+void moat_tcp_transport_init(moat_transport *t, int fd)
+{
+    t->ops = &tcp_embedded_ops;
+    t->fd = fd;
+}
+
 moat_err moat_tcp_transport_new(int fd, moat_transport **out)
 {
     moat_transport *t = malloc(sizeof *t);

@@ -42,5 +42,8 @@ struct moat_transport {
 
 /* Plain TCP over an accepted, non-blocking socket. Takes ownership of fd. */
 moat_err moat_tcp_transport_new(int fd, moat_transport **out);
+/* The same in memory the caller owns (a connection embeds it, saving an
+ * allocation per connection); close then closes only the fd. */
+void moat_tcp_transport_init(moat_transport *t, int fd);
 
 #endif

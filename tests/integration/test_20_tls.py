@@ -263,7 +263,7 @@ def test_two_way_other_ca_refused(hb, pki):
                   "--cert", pki("other-client.pem"), "--key", pki("other-client.key"),
                   "-t", uniq("oc/"), "-m", "x")
     assert r.returncode != 0, r.out
-    m = cur.wait(handshake_failure_re("mutual", "unknown_ca"))
+    m = cur.wait(handshake_failure_re("mutual", "unknown_ca", detail="CN=intruder"))
     assert "CN=intruder" in m.group(1) and "Unrelated Test CA" in m.group(1), m.group(0)
     err = probe_refused(port(hb, "mutual"), client_context(pki, cert="other-client.pem",
                                                            key="other-client.key"))
@@ -277,7 +277,7 @@ def test_two_way_leaf_without_intermediate_names_the_issuer(hb, pki):
     err = probe_refused(port(hb, "mutual"), client_context(pki, cert="client.pem",
                                                            key="client.key"))
     assert err is not None
-    m = cur.wait(handshake_failure_re("mutual", "unknown_ca"))
+    m = cur.wait(handshake_failure_re("mutual", "unknown_ca", detail="moat Test Intermediate CA"))
     assert "moat Test Intermediate CA" in m.group(1), m.group(0)
 
 

@@ -315,10 +315,13 @@ class LogCursor:
                                                  self.text()[-4000:]))
 
 
-def handshake_failure_re(listener, reason, peer_port=None):
+def handshake_failure_re(listener, reason, peer_port=None, detail=None):
+    """The log line of a failed handshake. detail: text the explanation must
+    hold, so a late line of an earlier test with the same reason is skipped."""
     peer = r"127\.0\.0\.1:%s" % (peer_port if peer_port is not None else r"\d+")
-    return (r"TLS handshake failed: peer=%s listener=ssl:%s reason=%s: (.*)"
-            % (peer, re.escape(listener), re.escape(reason)))
+    expl = r"(.*%s.*)" % re.escape(detail) if detail else r"(.*)"
+    return (r"TLS handshake failed: peer=%s listener=ssl:%s reason=%s: %s"
+            % (peer, re.escape(listener), re.escape(reason), expl))
 
 
 # ------------------------------------------------------------------ client side
