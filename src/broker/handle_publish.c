@@ -201,6 +201,21 @@ moat_err handle_publish(moat_conn *c, mqtt_packet *p)
             "more unacknowledged QoS 2 PUBLISH than the receive maximum (mqtt.max_inflight)";
         return MOAT_EPROTOCOL;
     }
+    uint32_t max_rel = CONF(b)->max_awaiting_rel;
+    if (qos == 2 && s && max_rel && s->n_awaiting_rel >= max_rel) {
+        /* Above our own cap but within the receive maximum we announced:
+         * refuse this message (v5), or close (v3 has no way to refuse one). */
+        pthread_mutex_unlock(&b->lock);
+        LOG_NOTICE("client %s: QoS 2 PUBLISH refused: %u messages await PUBREL "
+                   "(mqtt.max_awaiting_rel)",
+                   c->client_id, max_rel);
+        if (c->version == MQTT_V5)
+            return send_ack(c, MQTT_PUBREC, id, MQTT_RC_QUOTA_EXCEEDED,
+                            "too many QoS 2 messages awaiting PUBREL (mqtt.max_awaiting_rel)");
+        c->close_reason = MQTT_RC_QUOTA_EXCEEDED;
+        c->close_text = "too many QoS 2 messages awaiting PUBREL (mqtt.max_awaiting_rel)";
+        return MOAT_ELIMIT;
+    }
     moat_msg *m = make_msg(c, p, &topic);
     if (!m) {
         pthread_mutex_unlock(&b->lock);

@@ -174,7 +174,6 @@ struct moat_conn {
     uint32_t alias_in_cap;
     moat_map alias_out;
     uint16_t alias_out_next;
-    uint16_t inbound_qos_pending; /* QoS>0 publishes received, not yet completed */
     /* will from CONNECT */
     moat_msg *will;
     uint8_t will_qos;
@@ -230,7 +229,6 @@ struct moat_worker {
 typedef struct moat_stats {
     atomic_uint_fast64_t msgs_dropped;
     atomic_uint clients_connected;
-    uint64_t clients_total; /* sessions known, under lock */
 } moat_stats;
 
 struct moat_broker {

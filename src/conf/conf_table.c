@@ -276,7 +276,8 @@ const conf_option conf_options[] = {
      .max = DAY,
      .scale = 1,
      .def = "30s",
-     .desc = "Wait before an unacknowledged QoS 1 or 2 message is sent again."},
+     .desc = "Accepted for EMQX compatibility; moat resends unacknowledged QoS 1/2 messages "
+             "when the session resumes, never on a live connection (MQTT 5 forbids it)."},
     {.name = "mqtt.max_awaiting_rel",
      .type = CONF_UINT,
      .section = CONF_SEC_MQTT,

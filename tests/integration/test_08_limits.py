@@ -191,3 +191,29 @@ def test_max_topic_alias_log(broker_factory):
     c.send(mr.publish("ta/x", b"x", props={"topic_alias": 3}, version=5))
     check_protocol_close(c, allowed_v5=(mr.RC_TOPIC_ALIAS_INVALID,))
     b.wait_log(r"mqtt\.max_topic_alias", timeout=5)
+
+
+def test_max_awaiting_rel_v5_refuses_with_quota_exceeded(broker_factory):
+    """mqtt.max_awaiting_rel = 2: a third QoS 2 PUBLISH while two await PUBREL
+    gets PUBREC 0x97 (v5) and is not delivered; the log names the key."""
+    b = broker_factory(["mqtt.max_awaiting_rel = 2"])
+    t = uniq("rel/")
+    w = connected(b, 5)
+    w.subscribe([(t, 2)])
+    c = connected(b, 5)
+    for pid in (1, 2, 3):
+        c.send(mr.publish(t, b"m%d" % pid, qos=2, pid=pid, version=5))
+    codes = [c.expect(mr.PUBREC).rc for _ in range(3)]
+    assert codes[:2] == [0, 0] and codes[2] == mr.RC_QUOTA_EXCEEDED, codes
+    b.wait_log(r"mqtt\.max_awaiting_rel", timeout=5)
+
+
+def test_max_awaiting_rel_v3_closes(broker_factory):
+    b = broker_factory(["mqtt.max_awaiting_rel = 2"])
+    c = connected(b, 4)
+    for pid in (1, 2, 3):
+        c.send(mr.publish(uniq("rel3/"), b"x", qos=2, pid=pid, version=4))
+    c.expect(mr.PUBREC)
+    c.expect(mr.PUBREC)
+    c.expect_closed(timeout=5)
+    b.wait_log(r"mqtt\.max_awaiting_rel", timeout=5)
