@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include <errno.h>
-#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,10 +45,11 @@ static bool tcp_false(moat_transport *t)
     return false;
 }
 
+/* The transport lives in its owner (a connection): close releases the fd. */
 static void tcp_close(moat_transport *t)
 {
     close(t->fd);
-    free(t);
+    t->fd = -1;
 }
 
 static const moat_transport_ops tcp_ops = {
@@ -61,35 +61,8 @@ static const moat_transport_ops tcp_ops = {
     .close = tcp_close,
 };
 
-/* Embedded in its owner (a connection): close releases only the fd. */
-static void tcp_close_embedded(moat_transport *t)
-{
-    close(t->fd);
-    t->fd = -1;
-}
-
-static const moat_transport_ops tcp_embedded_ops = {
-    .name = "tcp",
-    .read = tcp_read,
-    .write = tcp_write,
-    .has_pending = tcp_false,
-    .wants_write = tcp_false,
-    .close = tcp_close_embedded,
-};
-
 void moat_tcp_transport_init(moat_transport *t, int fd)
 {
-    t->ops = &tcp_embedded_ops;
-    t->fd = fd;
-}
-
-moat_err moat_tcp_transport_new(int fd, moat_transport **out)
-{
-    moat_transport *t = malloc(sizeof *t);
-    if (!t)
-        return MOAT_ENOMEM;
     t->ops = &tcp_ops;
     t->fd = fd;
-    *out = t;
-    return MOAT_OK;
 }

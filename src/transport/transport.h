@@ -40,10 +40,9 @@ struct moat_transport {
     int fd;
 };
 
-/* Plain TCP over an accepted, non-blocking socket. Takes ownership of fd. */
-moat_err moat_tcp_transport_new(int fd, moat_transport **out);
-/* The same in memory the caller owns (a connection embeds it, saving an
- * allocation per connection); close then closes only the fd. */
+/* Plain TCP over an accepted, non-blocking socket, in memory the caller owns
+ * (a connection embeds it: no allocation per client). Takes ownership of fd;
+ * close closes the fd and leaves t's memory to its owner. */
 void moat_tcp_transport_init(moat_transport *t, int fd);
 
 #endif
