@@ -13,6 +13,7 @@
 #include "base/err.h"
 
 #define MOAT_HTTP_MAX_HEADERS 64
+#define MOAT_HTTP_MAX_TARGET 8192 /* longer request-targets are refused with 414 */
 
 /* A byte range inside the caller's buffer; not NUL-terminated. */
 typedef struct moat_http_str {
@@ -20,18 +21,21 @@ typedef struct moat_http_str {
     size_t len;
 } moat_http_str;
 
+/* One header line. The type is moat_http_field (or struct moat_http_header):
+ * a typedef named moat_http_header would clash with the lookup function
+ * moat_http_header() below, as both live in C's ordinary-identifier space. */
 typedef struct moat_http_header {
     moat_http_str name; /* as sent (compare case-insensitively) */
     moat_http_str value; /* leading and trailing blanks removed */
-} moat_http_header;
+} moat_http_field;
 
 typedef struct moat_http_request {
     moat_http_str method; /* "GET" */
     moat_http_str target; /* request-target as sent: "/mqtt?x=1" */
     moat_http_str path;   /* target up to '?' (or all of it) */
     moat_http_str query;  /* after '?', empty when none */
-    uint8_t version_minor; /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
-    moat_http_header headers[MOAT_HTTP_MAX_HEADERS];
+    uint8_t version_minor; /* 0 for HTTP/1.0, 1 for HTTP/1.1 (and 1.2-1.9, RFC 9110 2.5) */
+    moat_http_field headers[MOAT_HTTP_MAX_HEADERS];
     uint32_t n_headers;
     size_t head_len;        /* bytes of the head, final empty line included */
     int64_t content_length; /* -1 when absent */
@@ -50,7 +54,20 @@ typedef struct moat_http_request {
  * accepted as line end); header names are tokens, no blank before the
  * colon; obsolete line folding, NUL and other control bytes in values,
  * Content-Length that is not a number or differs between repeats, and
- * Content-Length together with Transfer-Encoding are refused. */
+ * Content-Length together with Transfer-Encoding are refused.
+ * Details: empty lines before the request line are skipped (and counted in
+ * head_len); a head of exactly max_head bytes is accepted. Also refused with
+ * 400: a request-target that is empty, has a fragment ('#') or a byte outside
+ * visible ASCII; an HTTP/1.1 request without Host, or any with two Host
+ * lines; Transfer-Encoding in HTTP/1.0, empty, or with chunked twice. The
+ * target is refused (414) as soon as it passes MOAT_HTTP_MAX_TARGET bytes and
+ * an invalid byte as soon as it is seen, so a refusal may come before the
+ * head is complete. 414 and 431 return MOAT_ETOOLARGE, other refusals
+ * MOAT_EMALFORMED. Each decision depends only on the bytes before it: a
+ * refused prefix means every longer input is refused the same way, and a
+ * head fed in any split gives MOAT_ENEEDMORE until it is complete.
+ * On MOAT_OK and MOAT_ENEEDMORE *status is 0 and *why "". status and why
+ * may be NULL; a NULL req (or NULL buf with len > 0) is MOAT_EINVAL. */
 moat_err moat_http_parse_request(const uint8_t *buf, size_t len, size_t max_head,
                                  moat_http_request *req, int *status, const char **why);
 
@@ -58,7 +75,9 @@ moat_err moat_http_parse_request(const uint8_t *buf, size_t len, size_t max_head
 const moat_http_str *moat_http_header(const moat_http_request *req, const char *name);
 
 /* True when some header named name holds token in its comma-separated list,
- * case-insensitively ("Connection: keep-alive, Upgrade" has "upgrade"). */
+ * case-insensitively ("Connection: keep-alive, Upgrade" has "upgrade").
+ * An element's parameters (";q=1") are not part of it; commas inside quoted
+ * strings do not split. */
 bool moat_http_header_has_token(const moat_http_request *req, const char *name,
                                 const char *token);
 
