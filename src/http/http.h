@@ -20,10 +20,12 @@ typedef struct moat_http_str {
     size_t len;
 } moat_http_str;
 
-typedef struct moat_http_header {
+/* One header field line. (Not named moat_http_header: that is the lookup
+ * function below, and C has one namespace for both.) */
+typedef struct moat_http_field {
     moat_http_str name; /* as sent (compare case-insensitively) */
     moat_http_str value; /* leading and trailing blanks removed */
-} moat_http_header;
+} moat_http_field;
 
 typedef struct moat_http_request {
     moat_http_str method; /* "GET" */
@@ -31,7 +33,7 @@ typedef struct moat_http_request {
     moat_http_str path;   /* target up to '?' (or all of it) */
     moat_http_str query;  /* after '?', empty when none */
     uint8_t version_minor; /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
-    moat_http_header headers[MOAT_HTTP_MAX_HEADERS];
+    moat_http_field headers[MOAT_HTTP_MAX_HEADERS];
     uint32_t n_headers;
     size_t head_len;        /* bytes of the head, final empty line included */
     int64_t content_length; /* -1 when absent */
