@@ -30,13 +30,13 @@ typedef struct moat_proxy_info {
     struct sockaddr_storage src; /* ss_family AF_INET or AF_INET6 unless local */
     struct sockaddr_storage dst;
     /* v2 TLVs */
-    bool has_ssl;           /* PP2_TYPE_SSL (0x20) present */
-    uint8_t ssl_client;     /* MOAT_PP2_CLIENT_* bits */
-    uint32_t ssl_verify;    /* 0 when the client certificate was verified */
-    char ssl_version[32];   /* PP2_SUBTYPE_SSL_VERSION (0x21), "" when absent */
-    char ssl_cn[256];       /* PP2_SUBTYPE_SSL_CN (0x22), "" when absent */
-    char ssl_cipher[64];    /* PP2_SUBTYPE_SSL_CIPHER (0x23) */
-    char authority[256];    /* PP2_TYPE_AUTHORITY (0x02): the SNI the client sent */
+    bool has_ssl;         /* PP2_TYPE_SSL (0x20) present */
+    uint8_t ssl_client;   /* MOAT_PP2_CLIENT_* bits */
+    uint32_t ssl_verify;  /* 0 when the client certificate was verified */
+    char ssl_version[32]; /* PP2_SUBTYPE_SSL_VERSION (0x21), "" when absent */
+    char ssl_cn[256];     /* PP2_SUBTYPE_SSL_CN (0x22), "" when absent */
+    char ssl_cipher[64];  /* PP2_SUBTYPE_SSL_CIPHER (0x23) */
+    char authority[256];  /* PP2_TYPE_AUTHORITY (0x02): the SNI the client sent */
 } moat_proxy_info;
 
 /* Parse a PROXY header at the start of buf[0..len).
@@ -49,13 +49,28 @@ typedef struct moat_proxy_info {
  * (AF_INET/AF_INET6 over STREAM; UNSPEC only with LOCAL), address block
  * length, TLVs that fit exactly, SSL sub-TLVs inside the SSL TLV, CN and
  * version and cipher printable ASCII/UTF-8 without NUL, a CRC32C TLV when
- * present must match. AF_UNIX is refused. */
+ * present must match. AF_UNIX is refused.
+ * Details: the v1 "UNKNOWN" line may carry anything printable after a space
+ * (ignored). A v2 LOCAL header is accepted with any family byte; its
+ * addresses are ignored, and its TLVs are checked and reported like those of
+ * a PROXY header when the family's address block size is known (UNSPEC 0,
+ * INET 12, INET6 36, UNIX 216 bytes) and fits the length; otherwise the rest
+ * of the block is skipped. Duplicates of the TLVs read here (AUTHORITY,
+ * CRC32C, SSL; VERSION, CN, CIPHER inside SSL) are refused: two different CNs
+ * must not leave the choice to the parser. UNIQUE_ID is at most 128 bytes.
+ * Unknown TLVs and sub-TLVs are skipped. info is zeroed on entry; why may be
+ * NULL. Early rejection: a prefix is refused only if no continuation could
+ * make it valid, so a header split across reads parses the same. */
 moat_err moat_proxy_parse(const uint8_t *buf, size_t len, size_t *used, moat_proxy_info *info,
                           const char **why);
 
 /* True when buf[0..len) could still be or already is the start of a PROXY
  * header (a cheap sniff on the first bytes; len may be short). */
 bool moat_proxy_sniff(const uint8_t *buf, size_t len);
+
+/* CRC32C (Castagnoli, as in RFC 4960 appendix B) of p[0..n): the checksum of
+ * the PP2_TYPE_CRC32C TLV. moat_proxy_crc32c("123456789", 9) == 0xE3069283. */
+uint32_t moat_proxy_crc32c(const uint8_t *p, size_t n);
 
 /* ----------------------------------------------------------- CIDR lists */
 
@@ -72,7 +87,12 @@ typedef struct moat_cidr_list {
 
 /* Parse "10.0.0.0/8, 192.168.1.7, ::1, fd00::/8" (commas and/or blanks; a bare
  * address is a /32 or /128). MOAT_EINVAL with a message naming the bad entry
- * in err. An IPv4 entry also matches IPv4-mapped IPv6 peers. */
+ * in err ("'10.0.0.0/33': prefix length over 32"); out is then empty. An empty
+ * string is an empty list (matches nothing). Host bits beyond the prefix are
+ * cleared ("10.1.2.3/8" is 10.0.0.0/8), as the match ignores them anyway.
+ * An IPv4 entry also matches IPv4-mapped IPv6 peers (::ffff:a.b.c.d); an IPv6
+ * entry matches AF_INET6 peers only, by their 128 bits (so "::/0" does not
+ * match an AF_INET peer). out->v is the only allocation. */
 moat_err moat_cidr_list_parse(const char *s, moat_cidr_list *out, char *err, size_t errlen);
 bool moat_cidr_list_match(const moat_cidr_list *l, const struct sockaddr *sa);
 void moat_cidr_list_free(moat_cidr_list *l);
