@@ -287,6 +287,41 @@ static unsigned default_workers(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
+/* WebSocket settings and address lists of a listener, parsed once (the
+ * values were checked when the configuration was read). */
+static moat_err listener_setup(moat_listener *l, char *err, size_t errlen)
+{
+    const moat_listener_conf *lc = &l->conf;
+    char why[256];
+    if (moat_cidr_list_parse(lc->proxy_protocol_trusted, &l->proxy_trusted, why, sizeof why) ||
+        moat_cidr_list_parse(lc->trusted_proxies, &l->trusted_proxies, why, sizeof why)) {
+        snprintf(err, errlen, "%s: listener %s: %s", lc->origin, l->label, why);
+        return MOAT_EINVAL;
+    }
+    if (!moat_listener_is_ws(lc))
+        return MOAT_OK;
+    l->is_ws = true;
+    l->ws.upgrade.path = lc->mqtt_path;
+    l->ws.upgrade.fail_if_no_subprotocol = lc->fail_if_no_subprotocol;
+    l->ws.upgrade.check_origin = lc->check_origin_enable;
+    l->ws.upgrade.allow_origin_absent = lc->allow_origin_absence;
+    l->ws.max_frame = lc->max_frame_size;
+    /* check_origins: split "a, b c" in place into a NULL-free array */
+    size_t n = 0, cap = 1;
+    for (const char *p = lc->check_origins; *p; p++)
+        cap += *p == ',' || *p == ' ' || *p == '\t';
+    l->origins_text = strdup(lc->check_origins);
+    l->origins = calloc(cap, sizeof *l->origins);
+    if (!l->origins_text || !l->origins)
+        return MOAT_ENOMEM;
+    for (char *save = NULL, *tok = strtok_r(l->origins_text, ", \t", &save); tok;
+         tok = strtok_r(NULL, ", \t", &save))
+        l->origins[n++] = tok;
+    l->ws.upgrade.allowed_origins = l->origins;
+    l->ws.upgrade.n_allowed_origins = n;
+    return MOAT_OK;
+}
+
 moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, size_t errlen)
 {
     moat_broker *b = calloc(1, sizeof *b);
@@ -321,7 +356,10 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
         l->index = i;
         l->fd = -1;
         snprintf(l->label, sizeof l->label, "%s:%s", l->conf.type, l->conf.name);
-        if (strcmp(l->conf.type, "ssl") == 0) {
+        e = listener_setup(l, err, errlen);
+        if (e)
+            goto fail;
+        if (moat_listener_is_tls(&l->conf)) {
             moat_tls_ctx *ctx = NULL;
             e = tls_listener_build(&l->conf, l->label, &ctx, err, errlen);
             if (e)
@@ -409,10 +447,13 @@ moat_err moat_broker_run(moat_broker *b)
     moat_err e = start_workers(b);
     if (e)
         return e;
-    for (uint32_t i = 0; i < b->n_listeners; i++)
-        LOG_NOTICE("listening on %s:%u (%s%s)", b->listeners[i].conf.bind,
-                   b->listeners[i].conf.port, b->listeners[i].label,
-                   b->listeners[i].is_tls ? ", TLS" : "");
+    for (uint32_t i = 0; i < b->n_listeners; i++) {
+        const moat_listener *l = &b->listeners[i];
+        LOG_NOTICE("listening on %s:%u (%s%s%s%s%s)", l->conf.bind, l->conf.port, l->label,
+                   l->is_tls ? ", TLS" : "", l->is_ws ? ", WebSocket path " : "",
+                   l->is_ws ? l->conf.mqtt_path : "",
+                   l->conf.proxy_protocol ? ", PROXY protocol" : "");
+    }
     LOG_NOTICE("moat %s started: %u worker(s), data in %s, %zu session(s) and %zu retained "
                "message(s) restored",
                MOAT_VERSION, b->n_workers, b->conf.data_dir, b->sessions.count,
@@ -476,6 +517,10 @@ void moat_broker_free(moat_broker *b)
             close(b->listeners[i].fd);
         if (b->listeners[i].is_tls)
             moat_tls_slot_destroy(&b->listeners[i].tls_slot);
+        free(b->listeners[i].origins_text);
+        free(b->listeners[i].origins);
+        moat_cidr_list_free(&b->listeners[i].trusted_proxies);
+        moat_cidr_list_free(&b->listeners[i].proxy_trusted);
     }
     free(b->listeners);
     size_t it = 0;

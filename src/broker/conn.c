@@ -3,6 +3,7 @@
  * dispatched to the handlers, packets out through the output buffer. Runs on
  * the connection's worker thread only. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -33,6 +34,7 @@ static void conn_free(moat_conn *c)
     free(c->client_id);
     free(c->username);
     free(c->tls_desc);
+    free(c->proxy_cn);
     free(c);
 }
 
@@ -280,6 +282,8 @@ void conn_close(moat_conn *c, uint8_t reason, const char *text, bool disconnect)
     text = why;
     if (moat_buf_avail(&c->out))
         conn_write_out(c); /* best effort: CONNACK/DISCONNECT with the reason */
+    if (reason == MQTT_RC_SERVER_SHUTTING_DOWN && c->listener->is_ws)
+        moat_ws_set_close(c->tr, MOAT_WS_CLOSE_GOING_AWAY, "server shutting down");
     moat_loop_del_fd(c->worker->loop, c->tr->fd);
     c->tr->ops->close(c->tr);
     c->tr = NULL;
@@ -447,6 +451,8 @@ static const char *read_error_text(moat_conn *c, moat_err e)
     const char *detail = NULL;
     if (c->tls && moat_tls_failure(c->tr, &detail) != MOAT_TLS_FAIL_NONE)
         return detail ? detail : "TLS error";
+    if (c->listener->is_ws && (detail = moat_ws_failure(c->tr)) != NULL)
+        return detail;
     return e == MOAT_EOF ? "connection closed by peer" : "read error";
 }
 
@@ -473,12 +479,115 @@ static void on_readable(moat_conn *c)
     }
 }
 
+/* ------------------------------------------------------ PROXY protocol */
+
+static void sockaddr_name(const struct sockaddr *sa, char *out, size_t len, bool *loopback);
+
+/* How many of the n bytes peeked at p (after the have bytes already taken)
+ * belong to the PROXY header, so that we never read past it: the layers
+ * above (TLS, WebSocket) must find their first byte untouched. 0: not a
+ * PROXY header. */
+static size_t proxy_take(const uint8_t *have, size_t nhave, const uint8_t *p, size_t n)
+{
+    uint8_t head[16];
+    size_t nh = 0;
+    for (size_t i = 0; i < nhave && nh < sizeof head; i++)
+        head[nh++] = have[i];
+    for (size_t i = 0; i < n && nh < sizeof head; i++)
+        head[nh++] = p[i];
+    if (!moat_proxy_sniff(head, nh))
+        return 0;
+    if (head[0] == 'P') { /* v1: up to and including the line feed */
+        const uint8_t *lf = memchr(p, '\n', n);
+        return lf ? (size_t)(lf - p) + 1 : n;
+    }
+    if (nh < 16) /* v2: the fixed part first, then exactly its length */
+        return n;
+    size_t total = 16 + ((size_t)head[14] << 8 | head[15]);
+    return total - nhave < n ? total - nhave : n;
+}
+
+/* Read the PROXY header into c->in. MOAT_OK once it is complete and
+ * applied; MOAT_EAGAIN; an error with c->close_text set. */
+static moat_err proxy_step(moat_conn *c)
+{
+    uint8_t *rb = c->worker->rbuf;
+    for (;;) {
+        ssize_t r = recv(c->tcp.fd, rb, WORKER_RBUF, MSG_PEEK);
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return MOAT_EAGAIN;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            c->close_text = r == 0 ? "closed before the PROXY header" : "read error";
+            return r == 0 ? MOAT_EOF : MOAT_EIO;
+        }
+        size_t take = proxy_take(moat_buf_head(&c->in), moat_buf_avail(&c->in), rb, (size_t)r);
+        if (take == 0) {
+            c->close_text = "PROXY header refused: not a PROXY protocol header";
+            return MOAT_EPROTOCOL;
+        }
+        if (moat_buf_reserve(&c->in, take) != MOAT_OK)
+            return MOAT_ENOMEM;
+        ssize_t got = recv(c->tcp.fd, c->in.data + c->in.len, take, 0);
+        if (got <= 0) {
+            c->close_text = "read error";
+            return MOAT_EIO;
+        }
+        c->in.len += (size_t)got;
+        moat_proxy_info info;
+        size_t used = 0;
+        const char *why = NULL;
+        moat_err e =
+            moat_proxy_parse(moat_buf_head(&c->in), moat_buf_avail(&c->in), &used, &info, &why);
+        if (e == MOAT_ENEEDMORE)
+            continue;
+        if (e) {
+            static _Thread_local char text[200];
+            snprintf(text, sizeof text, "PROXY header refused: %s", why ? why : "malformed");
+            c->close_text = text;
+            return MOAT_EPROTOCOL;
+        }
+        moat_buf_free(&c->in);
+        c->proxy_pending = false;
+        char via[sizeof c->peer];
+        snprintf(via, sizeof via, "%s", c->peer);
+        if (!info.local) {
+            sockaddr_name((const struct sockaddr *)&info.src, c->peer, sizeof c->peer,
+                          &c->is_loopback_peer);
+            c->addr_forwarded = true;
+        }
+        if (info.has_ssl && info.ssl_cn[0] && info.ssl_verify == 0 &&
+            (info.ssl_client & (MOAT_PP2_CLIENT_CERT_CONN | MOAT_PP2_CLIENT_CERT_SESS))) {
+            c->proxy_cn = strdup(info.ssl_cn);
+            c->cert_verified = c->proxy_cn != NULL;
+        }
+        LOG_DEBUG("PROXY v%u header: peer=%s via=%s listener=%s%s%s%s%s", info.version, c->peer,
+                  via, c->listener->label, info.has_ssl ? " tls=" : "",
+                  info.has_ssl ? (info.ssl_version[0] ? info.ssl_version : "yes") : "",
+                  c->proxy_cn ? " cn=" : "", c->proxy_cn ? c->proxy_cn : "");
+        return MOAT_OK;
+    }
+}
+
 static void on_io(moat_loop *l, int fd, void *arg, unsigned ev)
 {
     (void)l;
     (void)fd;
     moat_conn *c = arg;
     conn_ref(c);
+    if (c->proxy_pending) {
+        moat_err e = (ev & (MOAT_EV_READ | MOAT_EV_ERROR)) ? proxy_step(c) : MOAT_EAGAIN;
+        if (e && e != MOAT_EAGAIN) {
+            if (e == MOAT_EPROTOCOL)
+                LOG_NOTICE("%s: peer=%s listener=%s", c->close_text, c->peer, c->listener->label);
+            conn_close(c, MQTT_RC_UNSPECIFIED, c->close_text ? c->close_text : "read error", false);
+        }
+        if (c->proxy_pending || c->state == CS_CLOSED) {
+            conn_unref(c);
+            return;
+        }
+    }
     if (ev & (MOAT_EV_READ | MOAT_EV_ERROR))
         on_readable(c);
     if (c->state == CS_CONNECTED && (ev & MOAT_EV_WRITE) && moat_buf_avail(&c->out) == 0)
@@ -492,7 +601,7 @@ static void on_io(moat_loop *l, int fd, void *arg, unsigned ev)
 
 /* ------------------------------------------------------------- accept */
 
-static void peer_name(const struct sockaddr *sa, char *out, size_t len, bool *loopback)
+static void sockaddr_name(const struct sockaddr *sa, char *out, size_t len, bool *loopback)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;
@@ -545,6 +654,62 @@ static void on_tls_handshake(moat_transport *t, void *arg)
               c->peer, c->listener->label, si.version, si.cipher, si.group, si.resumed, cn);
 }
 
+/* Runs inside the transport's read when the WebSocket upgrade ends. A
+ * trusted proxy's address header names the real client. */
+static void on_ws_open(moat_transport *t, const moat_http_request *req, void *arg)
+{
+    moat_conn *c = arg;
+    const moat_listener_conf *lc = &c->listener->conf;
+    if (!req) {
+        LOG_NOTICE("%s: peer=%s listener=%s", moat_ws_failure(t), c->peer, c->listener->label);
+        return;
+    }
+    const moat_http_str *a = NULL, *p = NULL;
+    if (c->via_trusted_proxy && lc->proxy_address_header[0])
+        a = moat_http_header(req, lc->proxy_address_header);
+    if (a && a->len) {
+        /* X-Forwarded-For: client, proxy1, proxy2: the first entry is the
+         * client as the first proxy saw it. */
+        size_t n = 0;
+        while (n < a->len && a->p[n] != ',')
+            n++;
+        while (n && (a->p[n - 1] == ' ' || a->p[n - 1] == '\t'))
+            n--;
+        char ip[64];
+        struct sockaddr_storage ss;
+        memset(&ss, 0, sizeof ss);
+        snprintf(ip, sizeof ip, "%.*s", (int)(n < sizeof ip - 1 ? n : sizeof ip - 1), a->p);
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        if (inet_pton(AF_INET, ip, &in4->sin_addr) == 1)
+            ss.ss_family = AF_INET;
+        else if (inet_pton(AF_INET6, ip, &in6->sin6_addr) == 1)
+            ss.ss_family = AF_INET6;
+        if (ss.ss_family) {
+            unsigned port = 0;
+            if (lc->proxy_port_header[0] && (p = moat_http_header(req, lc->proxy_port_header))) {
+                char pb[8];
+                snprintf(pb, sizeof pb, "%.*s", (int)(p->len < 7 ? p->len : 7), p->p);
+                char *end = NULL;
+                unsigned long v = strtoul(pb, &end, 10);
+                port = end && !*end && v < 65536 ? (unsigned)v : 0;
+            }
+            in4->sin_port = htons((uint16_t)port); /* same offset in sin6 */
+            char via[sizeof c->peer];
+            snprintf(via, sizeof via, "%s", c->peer);
+            sockaddr_name((const struct sockaddr *)&ss, c->peer, sizeof c->peer,
+                          &c->is_loopback_peer);
+            c->addr_forwarded = true;
+            LOG_DEBUG("WebSocket open: peer=%s via=%s (%s) listener=%s", c->peer, via,
+                      lc->proxy_address_header, c->listener->label);
+            return;
+        }
+        LOG_NOTICE("peer=%s listener=%s: %s header '%s' is not an address; ignored", c->peer,
+                   c->listener->label, lc->proxy_address_header, ip);
+    }
+    LOG_DEBUG("WebSocket open: peer=%s listener=%s", c->peer, c->listener->label);
+}
+
 moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sockaddr *sa)
 {
     moat_broker *b = w->b;
@@ -572,6 +737,16 @@ moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sock
         c->tls = true;
         moat_tls_on_handshake(t, on_tls_handshake, c);
     }
+    if (l->is_ws) {
+        moat_transport *t = NULL;
+        if (moat_ws_transport_new(&l->ws, c->tr, &t) != MOAT_OK) {
+            c->tr->ops->close(c->tr);
+            free(c);
+            return MOAT_ENOMEM;
+        }
+        c->tr = t;
+        moat_ws_on_open(t, on_ws_open, c);
+    }
     atomic_init(&c->refs, 1);
     c->worker = w;
     c->listener = l;
@@ -579,7 +754,17 @@ moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sock
     c->created = c->last_rx = (int64_t)moat_now_ms();
     c->recv_max = 65535;
     c->request_problem_info = true;
-    peer_name(sa, c->peer, sizeof c->peer, &c->is_loopback_peer);
+    sockaddr_name(sa, c->peer, sizeof c->peer, &c->is_loopback_peer);
+    c->via_trusted_proxy = l->is_ws && moat_cidr_list_match(&l->trusted_proxies, sa);
+    c->proxy_pending = l->conf.proxy_protocol;
+    if (c->proxy_pending && l->proxy_trusted.n && !moat_cidr_list_match(&l->proxy_trusted, sa)) {
+        LOG_NOTICE("PROXY header refused: peer=%s listener=%s: the address is not in "
+                   "listener.%s.%s.proxy_protocol_trusted",
+                   c->peer, l->label, l->conf.type, l->conf.name);
+        c->tr->ops->close(c->tr);
+        free(c);
+        return MOAT_EPROTOCOL;
+    }
     unsigned lc = atomic_fetch_add(&l->count, 1) + 1;
     unsigned gc = atomic_fetch_add(&b->conn_count, 1) + 1;
     if (lc > l->conf.max_connections) {
@@ -610,8 +795,16 @@ void conn_keepalive_sweep(moat_worker *w, int64_t now)
     for (uint32_t i = 0; i < w->n_conns;) {
         moat_conn *c = w->conns[i];
         uint32_t before = w->n_conns;
-        if (c->state == CS_NEW && c->tls && moat_tls_get_state(c->tr) == MOAT_TLS_HANDSHAKING &&
-            now - c->created > (int64_t)c->hs_timeout_ms) {
+        if (c->proxy_pending &&
+            now - c->created > (int64_t)c->listener->conf.proxy_protocol_timeout_ms) {
+            LOG_NOTICE("PROXY header refused: peer=%s listener=%s: none within %ums "
+                       "(listener.%s.%s.proxy_protocol_timeout)",
+                       c->peer, c->listener->label, c->listener->conf.proxy_protocol_timeout_ms,
+                       c->listener->conf.type, c->listener->conf.name);
+            conn_close(c, MQTT_RC_UNSPECIFIED, "no PROXY header in time", false);
+        } else if (c->state == CS_NEW && c->tls && !c->proxy_pending &&
+                   moat_tls_get_state(c->tr) == MOAT_TLS_HANDSHAKING &&
+                   now - c->created > (int64_t)c->hs_timeout_ms) {
             moat_tls_fail_timeout(c->tr);
             LOG_NOTICE("TLS handshake failed: peer=%s listener=%s reason=timeout: no handshake "
                        "within %ums (listener.%s.%s.handshake_timeout)",

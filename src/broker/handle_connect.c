@@ -61,7 +61,9 @@ static bool anonymous_allowed(const moat_conn *c)
     case MOAT_ANON_FALSE:
         return false;
     default:
-        return c->listener->loopback || c->is_loopback_peer;
+        /* Behind a balancer (PROXY, X-Forwarded-For) a loopback listener
+         * says nothing about the client: only its own address counts. */
+        return (c->listener->loopback && !c->addr_forwarded) || c->is_loopback_peer;
     }
 }
 
@@ -253,9 +255,23 @@ static char *dup_bin(const mqtt_bin *b)
     return s;
 }
 
-/* Certificate identity (ssl listeners): peer_cert_as_username,
- * peer_cert_as_clientid and clientid_must_match. Returns a refusal reason or
- * 0. */
+/* A part of the client certificate: from the TLS layer, or, behind a
+ * balancer that terminated TLS, the CN its PROXY v2 header carried (the only
+ * part it carries). kind is a moat_conf_peer_id (not off). */
+static moat_err peer_identity(moat_conn *c, int kind, char *id, size_t n)
+{
+    if (c->proxy_cn && !c->tls) {
+        if ((moat_cert_id)(kind - 1) != MOAT_CERT_ID_CN)
+            return MOAT_ENOTFOUND;
+        snprintf(id, n, "%s", c->proxy_cn);
+        return MOAT_OK;
+    }
+    return moat_tls_peer_identity(c->tr, (moat_cert_id)(kind - 1), id, n);
+}
+
+/* Certificate identity (ssl and wss listeners, or the CN from a balancer's
+ * PROXY v2 header): peer_cert_as_username, peer_cert_as_clientid and
+ * clientid_must_match. Returns a refusal reason or 0. */
 static uint8_t apply_cert_identity(moat_conn *c, const char **why)
 {
     moat_broker *b = c->worker->b;
@@ -266,16 +282,14 @@ static uint8_t apply_cert_identity(moat_conn *c, const char **why)
      * let a certified device pick another device's identity. */
     if (lc->peer_cert_as_username && c->cert_verified) {
         *why = "the client certificate lacks the field peer_cert_as_username names";
-        if (moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->peer_cert_as_username - 1), id,
-                                   sizeof id) != MOAT_OK)
+        if (peer_identity(c, lc->peer_cert_as_username, id, sizeof id) != MOAT_OK)
             return MQTT_RC_NOT_AUTHORIZED;
         free(c->username);
         c->username = strdup(id);
     }
     if (lc->peer_cert_as_clientid && c->cert_verified) {
         *why = "the client certificate lacks the field peer_cert_as_clientid names";
-        if (moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->peer_cert_as_clientid - 1), id,
-                                   sizeof id) != MOAT_OK)
+        if (peer_identity(c, lc->peer_cert_as_clientid, id, sizeof id) != MOAT_OK)
             return MQTT_RC_CLIENT_ID_INVALID;
         char *n = strdup(id);
         if (n) {
@@ -287,9 +301,7 @@ static uint8_t apply_cert_identity(moat_conn *c, const char **why)
         return 0;
     *why = "client identifier does not match the client certificate "
            "(listener clientid_must_match)";
-    if (!c->cert_verified ||
-        moat_tls_peer_identity(c->tr, (moat_cert_id)(lc->clientid_must_match - 1), id, sizeof id) !=
-            MOAT_OK)
+    if (!c->cert_verified || peer_identity(c, lc->clientid_must_match, id, sizeof id) != MOAT_OK)
         return MQTT_RC_NOT_AUTHORIZED;
     return strcmp(id, c->client_id) == 0 ? 0 : MQTT_RC_CLIENT_ID_INVALID;
 }
@@ -319,7 +331,7 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
         if (!c->client_id)
             return MOAT_ENOMEM;
     }
-    if (c->tls) {
+    if (c->tls || c->listener->conf.proxy_protocol) {
         const char *why = NULL;
         uint8_t rc = apply_cert_identity(c, &why);
         if (rc)

@@ -27,9 +27,11 @@
 #include "core/loop.h"
 #include "mqtt/codec.h"
 #include "mqtt/topic.h"
+#include "proxy/proxy.h"
 #include "store/store.h"
 #include "tls/tls.h"
 #include "transport/transport.h"
+#include "ws/ws_transport.h"
 
 typedef struct moat_worker moat_worker;
 typedef struct moat_conn moat_conn;
@@ -152,11 +154,15 @@ struct moat_conn {
     bool want_write; /* EPOLLOUT armed */
     bool graceful;   /* DISCONNECT 0x00 received: no will */
     bool is_loopback_peer;
-    bool tls;           /* the transport is TLS (maybe over something else) */
-    bool cert_verified; /* a client certificate was presented and verified */
+    bool tls;               /* the transport is TLS (maybe over something else) */
+    bool cert_verified;     /* a client certificate was presented and verified */
+    bool proxy_pending;     /* the PROXY protocol header is still to come */
+    bool via_trusted_proxy; /* the socket peer is in the listener's trusted_proxies */
+    bool addr_forwarded;    /* peer is the client a balancer named, not the socket's */
     bool request_problem_info;
     char peer[64];  /* "ip:port" */
     char *tls_desc; /* owned: "TLSv1.3 TLS_AES_128_GCM_SHA256 cert=CN=..." for the log */
+    char *proxy_cn; /* owned: CN of a client certificate a balancer verified (PROXY v2) */
     uint32_t hs_timeout_ms;
     moat_buf in, out;
     int64_t last_rx; /* monotonic ms */
@@ -191,11 +197,17 @@ struct moat_listener {
     int fd;
     bool loopback;
     atomic_uint count;
-    bool is_tls;              /* ssl listener: tls_slot holds its context */
-    moat_tls_slot tls_slot;   /* the context for new handshakes (reload swaps it) */
-    uint32_t index;           /* in CONF(b)->listeners, for reloadable options */
-    int64_t warned_not_after; /* expiry warnings given for this certificate ... */
-    int warned_level;         /* ... up to this level (1: 30 days, 2: 7, 3: 1) */
+    bool is_tls; /* ssl, wss: tls_slot holds its context */
+    bool is_ws;  /* ws, wss: ws holds the WebSocket settings */
+    moat_ws_settings ws;
+    char *origins_text;             /* check_origins, split in place ... */
+    const char **origins;           /* ... into these */
+    moat_cidr_list trusted_proxies; /* ws: whose proxy_address_header is believed */
+    moat_cidr_list proxy_trusted;   /* PROXY protocol: who may send the header */
+    moat_tls_slot tls_slot;         /* the context for new handshakes (reload swaps it) */
+    uint32_t index;                 /* in CONF(b)->listeners, for reloadable options */
+    int64_t warned_not_after;       /* expiry warnings given for this certificate ... */
+    int warned_level;               /* ... up to this level (1: 30 days, 2: 7, 3: 1) */
 };
 
 #define WORKER_RBUF (64 * 1024)

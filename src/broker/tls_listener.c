@@ -109,7 +109,7 @@ moat_err moat_broker_check_tls(const moat_conf *c, char *err, size_t errlen)
     moat_err first = MOAT_OK;
     for (uint32_t i = 0; i < c->n_listeners; i++) {
         const moat_listener_conf *lc = &c->listeners[i];
-        if (strcmp(lc->type, "ssl") != 0)
+        if (!moat_listener_is_tls(lc))
             continue;
         char label[80], e1[512];
         moat_tls_ctx *ctx = NULL;

@@ -364,6 +364,8 @@ static bool set_string(const conf_option *o, char *field, const char *v, char *m
         snprintf(msg, n, "%s is too long (expected at most %zu characters)", q, o->width - 1);
         return false;
     }
+    if (o->check && !o->check(v, msg, n))
+        return false;
     memcpy(field, v, len + 1);
     return true;
 }
@@ -665,6 +667,16 @@ static const conf_option *find_listener_option(const listener_key *k)
     return NULL;
 }
 
+/* A per-listener option of that name for any listener type. */
+static const conf_option *find_listener_option_any(const char *opt)
+{
+    for (size_t i = 0; i < conf_n_options; i++)
+        if ((conf_options[i].flags & CONF_LISTENER) && conf_options[i].type != CONF_ADDRESS &&
+            strcmp(conf_options[i].name, opt) == 0)
+            return &conf_options[i];
+    return NULL;
+}
+
 static moat_listener_conf *find_listener(moat_conf *c, const char *type, const char *name)
 {
     for (uint32_t i = 0; i < c->n_listeners; i++)
@@ -854,6 +866,18 @@ static moat_err set_listener_key(moat_conf *c, const char *key, const char *valu
     if (!parse_listener_key(key, &k, msg, sizeof msg))
         return fail(err, errlen, origin, key, "%s", msg);
     const conf_option *o = find_listener_option(&k);
+    if (!o && k.opt && (o = find_listener_option_any(k.opt)) != NULL) {
+        char types[64] = "";
+        for (size_t i = 0; i < conf_n_listener_types; i++)
+            if (conf_listener_types[i].supported && (o->listener_types & (1u << i))) {
+                size_t used = strlen(types);
+                snprintf(types + used, sizeof types - used, "%s%s", used ? ", " : "",
+                         conf_listener_types[i].name);
+            }
+        return fail(err, errlen, origin, key,
+                    "not an option of %s listeners (expected it on a listener of type %s)",
+                    conf_listener_types[k.type].name, types);
+    }
     if (!o)
         return unknown_key(err, errlen, origin, key);
     if (o->type == CONF_ADDRESS)

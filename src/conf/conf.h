@@ -53,13 +53,13 @@ typedef enum moat_conf_peer_id {
 } moat_conf_peer_id;
 
 typedef struct moat_listener_conf {
-    char type[8];  /* "tcp" now; "ssl", "ws", "wss" later */
+    char type[8];  /* "tcp", "ssl", "ws", "wss" */
     char name[64]; /* "external" */
     char bind[64]; /* address part, "0.0.0.0" when only a port was given */
     uint16_t port;
     uint32_t max_connections;
     char origin[300]; /* "file:line" where it was declared, for messages */
-    /* TLS (ssl, and wss later): EMQX 4 names, see docs/config.md */
+    /* TLS (ssl, wss): EMQX 4 names, see docs/config.md */
     char certfile[512];
     char keyfile[512];
     char certfile2[512]; /* a second certificate/key of another type (RSA + ECDSA) */
@@ -83,12 +83,35 @@ typedef struct moat_listener_conf {
     int peer_cert_as_username; /* moat_conf_peer_id */
     int peer_cert_as_clientid; /* moat_conf_peer_id */
     int clientid_must_match;   /* moat_conf_peer_id: refuse a CONNECT whose client id differs */
+    /* WebSocket (ws, wss) */
+    char mqtt_path[128];
+    bool fail_if_no_subprotocol;
+    bool check_origin_enable;
+    bool allow_origin_absence;
+    char check_origins[1024];
+    uint32_t max_frame_size; /* 0: no limit of its own */
+    char proxy_address_header[64];
+    char proxy_port_header[64];
+    char trusted_proxies[1024];
+    /* PROXY protocol (every type) */
+    bool proxy_protocol;
+    uint32_t proxy_protocol_timeout_ms;
+    char proxy_protocol_trusted[1024];
     /* false while only options of this listener were seen (they may come
      * before the declaration); moat_conf_validate rejects such a listener.
      * first_key is the first such option, for that message. */
     bool declared;
     char first_key[128];
 } moat_listener_conf;
+
+static inline bool moat_listener_is_tls(const moat_listener_conf *l)
+{
+    return l->type[0] == 's' || (l->type[0] == 'w' && l->type[2] == 's'); /* ssl, wss */
+}
+static inline bool moat_listener_is_ws(const moat_listener_conf *l)
+{
+    return l->type[0] == 'w'; /* ws, wss */
+}
 
 typedef struct moat_conf {
     /* node */

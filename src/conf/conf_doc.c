@@ -2,29 +2,39 @@
 /* What the option table says to people: `moat --help-config`, docs/config.md
  * and the effective configuration (`moat --check-config -v`); and, for
  * SIGHUP, which differences between two configurations need a restart. */
+#include <stdio.h>
 #include <string.h>
 
 #include "conf/conf_int.h"
 
-/* The key as documented: per-listener options show their listener type when
- * only one type has them ("listener.tcp.<name>.max_connections"). */
+/* The key as documented: per-listener options show the listener types that
+ * have them ("listener.{ssl,wss}.<name>.certfile"), or <type> for all. */
 static void doc_key(const conf_option *o, char *buf, size_t n)
 {
-    const char *type = NULL;
-    int types = 0;
+    char types[64] = "";
+    int allowed = 0, supported = 0;
     if (!(o->flags & CONF_LISTENER)) {
         snprintf(buf, n, "%s", o->name);
         return;
     }
     for (size_t i = 0; i < conf_n_listener_types; i++) {
-        bool allowed = o->listener_types == 0 || (o->listener_types & (1u << i));
-        if (allowed && conf_listener_types[i].supported) {
-            type = conf_listener_types[i].name;
-            types++;
+        if (!conf_listener_types[i].supported)
+            continue;
+        supported++;
+        if (o->listener_types == 0 || (o->listener_types & (1u << i))) {
+            size_t used = strlen(types);
+            snprintf(types + used, sizeof types - used, "%s%s", allowed ? "," : "",
+                     conf_listener_types[i].name);
+            allowed++;
         }
     }
-    snprintf(buf, n, "listener.%s.<name>%s%s", types == 1 ? type : "<type>", o->name[0] ? "." : "",
-             o->name);
+    /* Every type: <type>; one: its name; some: {ssl,wss}. */
+    char part[80];
+    if (allowed == supported)
+        snprintf(part, sizeof part, "<type>");
+    else
+        snprintf(part, sizeof part, allowed == 1 ? "%s" : "{%s}", types);
+    snprintf(buf, n, "listener.%s.<name>%s%s", part, o->name[0] ? "." : "", o->name);
 }
 
 static void doc_type(const conf_option *o, char *buf, size_t n)

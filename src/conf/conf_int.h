@@ -70,8 +70,11 @@ typedef struct conf_option {
     /* CONF_DURATION: the field holds milliseconds / scale (1000: seconds). */
     uint32_t scale;
     const conf_enum_value *values; /* CONF_ENUM, ends with a NULL name */
-    const char *def;               /* default, in the file's syntax */
-    const char *desc;              /* one line */
+    /* CONF_STRING: optional further check of a value (a CIDR list, a path);
+     * false with "what is wrong (expected ...)" in msg refuses it. */
+    bool (*check)(const char *v, char *msg, size_t n);
+    const char *def;  /* default, in the file's syntax */
+    const char *desc; /* one line */
 } conf_option;
 
 typedef struct conf_listener_type {

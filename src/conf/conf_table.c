@@ -3,11 +3,15 @@
  * it is stored and what it means. The parser, moat_conf_defaults, the help
  * text and docs/config.md are all derived from it, so they cannot disagree.
  * Key names follow EMQX 4 where EMQX has the same setting. */
+#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "base/log.h"
 #include "conf/conf_int.h"
+#include "proxy/proxy.h"
 
 #define KB 1024ull
 #define MB (1024ull * KB)
@@ -25,8 +29,8 @@
 const conf_listener_type conf_listener_types[] = {
     {"tcp", 1883, true},
     {"ssl", 8883, true},
-    {"ws", 8083, false},
-    {"wss", 8084, false},
+    {"ws", 8083, true},
+    {"wss", 8084, true},
 };
 const size_t conf_n_listener_types = sizeof conf_listener_types / sizeof conf_listener_types[0];
 
@@ -74,6 +78,70 @@ static const conf_enum_value anon_modes[] = {
     {"false", MOAT_ANON_FALSE},
     {NULL, 0},
 };
+
+/* ---- value checks ---- */
+
+static bool check_cidrs(const char *v, char *msg, size_t n)
+{
+    moat_cidr_list l = {0};
+    char why[200];
+    if (moat_cidr_list_parse(v, &l, why, sizeof why) != MOAT_OK) {
+        snprintf(msg, n,
+                 "%s (expected addresses or networks such as 10.0.0.0/8, 192.168.1.7, "
+                 "fd00::/8, separated by commas)",
+                 why);
+        return false;
+    }
+    moat_cidr_list_free(&l);
+    return true;
+}
+
+static bool check_path(const char *v, char *msg, size_t n)
+{
+    bool ok = v[0] == '/';
+    for (const char *p = v; ok && *p; p++)
+        ok = *p > 0x20 && *p < 0x7f && *p != '?' && *p != '#';
+    if (!ok)
+        snprintf(msg, n,
+                 "'%s' is not a URL path (expected a path such as /mqtt: it starts "
+                 "with /, has no blanks, ? or #)",
+                 v);
+    return ok;
+}
+
+static bool check_header_name(const char *v, char *msg, size_t n)
+{
+    for (const char *p = v; *p; p++) {
+        if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p)) {
+            snprintf(msg, n,
+                     "'%s' is not an HTTP header name (expected a name such as "
+                     "X-Forwarded-For, or empty to ignore the header)",
+                     v);
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool check_origins(const char *v, char *msg, size_t n)
+{
+    for (const char *p = v; *p;) {
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ' && *e != '\t')
+            e++;
+        if (e > p && !(strncmp(p, "http://", 7) == 0 || strncmp(p, "https://", 8) == 0)) {
+            snprintf(msg, n,
+                     "'%.*s' is not an origin (expected scheme://host[:port] such as "
+                     "https://app.example.com, separated by commas)",
+                     (int)(e - p), p);
+            return false;
+        }
+        p = e;
+    }
+    return true;
+}
 
 const conf_section_info conf_sections[CONF_SEC__COUNT] = {
     [CONF_SEC_NODE] = {"Node", "Process-wide settings."},
@@ -347,7 +415,112 @@ const conf_option conf_options[] = {
      .max = UINT32_MAX,
      .def = "1024000",
      .desc = "Most client connections on this listener."},
-/* TLS listeners (ssl; wss and https later use the same options) */
+/* WebSocket listeners (ws, wss) */
+#define WS_TYPES .listener_types = (1u << 2) | (1u << 3)
+#define WS_OPT(n, t, f, d, text)                                                                   \
+    {                                                                                              \
+        .name = n, .type = t, .section = CONF_SEC_LISTENER, .flags = CONF_LISTENER, WS_TYPES,      \
+        LISTENER(f), .def = d, .desc = text                                                        \
+    }
+    {.name = "mqtt_path",
+     .type = CONF_STRING,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER | CONF_NONEMPTY,
+     WS_TYPES,
+     LISTENER(mqtt_path),
+     .check = check_path,
+     .def = "/mqtt",
+     .desc = "URL path of the WebSocket endpoint; other paths are answered 404."},
+    WS_OPT("fail_if_no_subprotocol", CONF_BOOL, fail_if_no_subprotocol, "true",
+           "Refuse a WebSocket client that offers no MQTT subprotocol (Sec-WebSocket-Protocol: "
+           "mqtt, mqttv3.1, mqtt-v3, mqtt-v3.1.1 or mqtt-v5)."),
+    WS_OPT("check_origin_enable", CONF_BOOL, check_origin_enable, "false",
+           "Refuse (403) browsers whose Origin is not in check_origins."),
+    WS_OPT("allow_origin_absence", CONF_BOOL, allow_origin_absence, "true",
+           "With check_origin_enable: accept clients that send no Origin (not browsers)."),
+    {.name = "check_origins",
+     .type = CONF_STRING,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER,
+     WS_TYPES,
+     LISTENER(check_origins),
+     .check = check_origins,
+     .def = "",
+     .desc = "Origins allowed with check_origin_enable, e.g. https://app.example.com, "
+             "http://localhost:8080 (comma separated)."},
+    {.name = "max_frame_size",
+     .type = CONF_SIZE,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER,
+     WS_TYPES,
+     LISTENER(max_frame_size),
+     .min = 0,
+     .max = 256 * MB,
+     .def = "0",
+     .desc = "Largest WebSocket frame accepted (a larger one closes with 1009); 0: only "
+             "mqtt.max_packet_size limits."},
+    {.name = "proxy_address_header",
+     .type = CONF_STRING,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER,
+     WS_TYPES,
+     LISTENER(proxy_address_header),
+     .check = check_header_name,
+     .def = "X-Forwarded-For",
+     .desc = "Header naming the client's address when a trusted proxy (trusted_proxies) "
+             "forwards the connection; empty ignores it."},
+    {.name = "proxy_port_header",
+     .type = CONF_STRING,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER,
+     WS_TYPES,
+     LISTENER(proxy_port_header),
+     .check = check_header_name,
+     .def = "X-Forwarded-Port",
+     .desc = "Header naming the client's port, from a trusted proxy; empty ignores it."},
+    {.name = "trusted_proxies",
+     .type = CONF_STRING,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER,
+     WS_TYPES,
+     LISTENER(trusted_proxies),
+     .check = check_cidrs,
+     .def = "",
+     .desc = "Addresses or networks (CIDR) of proxies whose proxy_address_header is believed; "
+             "empty: the header is ignored, whoever sends it."},
+#undef WS_OPT
+#undef WS_TYPES
+
+    /* PROXY protocol (every listener type) */
+    {.name = "proxy_protocol",
+     .type = CONF_BOOL,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER,
+     LISTENER(proxy_protocol),
+     .def = "false",
+     .desc = "Every connection starts with a PROXY protocol header (v1 or v2) from a load "
+             "balancer; the client address and, with v2, a TLS client's CN are taken from it."},
+    {.name = "proxy_protocol_timeout",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER,
+     LISTENER(proxy_protocol_timeout_ms),
+     .min = 100,
+     .max = 10 * MIN,
+     .scale = 1,
+     .def = "3s",
+     .desc = "A connection whose PROXY header has not arrived by then is closed."},
+    {.name = "proxy_protocol_trusted",
+     .type = CONF_STRING,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER,
+     LISTENER(proxy_protocol_trusted),
+     .check = check_cidrs,
+     .def = "",
+     .desc = "Addresses or networks (CIDR) allowed to send PROXY headers; others are closed. "
+             "Empty: any address (only the balancer should reach the port)."},
+
+/* TLS listeners (ssl, wss; https later uses the same options) */
 #define TLS_TYPES .listener_types = (1u << 1) | (1u << 3)
 #define TLS_OPT(n, t, f, d, text)                                                                  \
     {                                                                                              \
@@ -428,17 +601,19 @@ const conf_option conf_options[] = {
      .type = CONF_ENUM,
      .section = CONF_SEC_LISTENER,
      .flags = CONF_LISTENER | CONF_RELOAD,
-     TLS_TYPES,
+
      LISTENER(peer_cert_as_username),
      .values = peer_ids,
      .def = "off",
      .desc = "Use this part of the client certificate as the MQTT username: cn, dn, crt, pem, "
-             "md5, san_dns, san_email, san_uri, san_ip or fingerprint (SHA-256)."},
+             "md5, san_dns, san_email, san_uri, san_ip or fingerprint (SHA-256). On tcp and ws "
+             "listeners behind a balancer that terminates TLS, cn comes from the PROXY v2 "
+             "header."},
     {.name = "peer_cert_as_clientid",
      .type = CONF_ENUM,
      .section = CONF_SEC_LISTENER,
      .flags = CONF_LISTENER | CONF_RELOAD,
-     TLS_TYPES,
+
      LISTENER(peer_cert_as_clientid),
      .values = peer_ids,
      .def = "off",
@@ -447,7 +622,7 @@ const conf_option conf_options[] = {
      .type = CONF_ENUM,
      .section = CONF_SEC_LISTENER,
      .flags = CONF_LISTENER | CONF_RELOAD,
-     TLS_TYPES,
+
      LISTENER(clientid_must_match),
      .values = peer_ids,
      .def = "off",

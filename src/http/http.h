@@ -25,15 +25,15 @@ typedef struct moat_http_str {
  * a typedef named moat_http_header would clash with the lookup function
  * moat_http_header() below, as both live in C's ordinary-identifier space. */
 typedef struct moat_http_header {
-    moat_http_str name; /* as sent (compare case-insensitively) */
+    moat_http_str name;  /* as sent (compare case-insensitively) */
     moat_http_str value; /* leading and trailing blanks removed */
 } moat_http_field;
 
 typedef struct moat_http_request {
-    moat_http_str method; /* "GET" */
-    moat_http_str target; /* request-target as sent: "/mqtt?x=1" */
-    moat_http_str path;   /* target up to '?' (or all of it) */
-    moat_http_str query;  /* after '?', empty when none */
+    moat_http_str method;  /* "GET" */
+    moat_http_str target;  /* request-target as sent: "/mqtt?x=1" */
+    moat_http_str path;    /* target up to '?' (or all of it) */
+    moat_http_str query;   /* after '?', empty when none */
     uint8_t version_minor; /* 0 for HTTP/1.0, 1 for HTTP/1.1 (and 1.2-1.9, RFC 9110 2.5) */
     moat_http_field headers[MOAT_HTTP_MAX_HEADERS];
     uint32_t n_headers;
@@ -78,8 +78,7 @@ const moat_http_str *moat_http_header(const moat_http_request *req, const char *
  * case-insensitively ("Connection: keep-alive, Upgrade" has "upgrade").
  * An element's parameters (";q=1") are not part of it; commas inside quoted
  * strings do not split. */
-bool moat_http_header_has_token(const moat_http_request *req, const char *name,
-                                const char *token);
+bool moat_http_header_has_token(const moat_http_request *req, const char *name, const char *token);
 
 /* Case-insensitive comparison of a range with a C string. */
 bool moat_http_str_eq(moat_http_str s, const char *lit);

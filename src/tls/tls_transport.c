@@ -647,8 +647,14 @@ static void tls_close(moat_transport *t)
     free(c);
 }
 
+static moat_transport *tls_lower(moat_transport *t)
+{
+    return ((tls_conn *)t)->inner;
+}
+
 static const moat_transport_ops tls_ops = {
     .name = "tls",
+    .lower = tls_lower,
     .read = tls_read,
     .write = tls_write,
     .has_pending = tls_has_pending,
@@ -691,9 +697,15 @@ bool moat_tls_is(const moat_transport *t)
     return t && t->ops == &tls_ops;
 }
 
+/* The TLS layer of t: t itself, or found under a layer above it (ws). */
+static tls_conn *find_tls(const moat_transport *t)
+{
+    return (tls_conn *)moat_transport_find((moat_transport *)t, &tls_ops);
+}
+
 static const tls_conn *as_tls(const moat_transport *t)
 {
-    return moat_tls_is(t) ? (const tls_conn *)t : NULL;
+    return find_tls(t);
 }
 
 moat_tls_state moat_tls_get_state(const moat_transport *t)
@@ -712,7 +724,7 @@ moat_tls_fail moat_tls_failure(const moat_transport *t, const char **detail)
 
 void moat_tls_fail_timeout(moat_transport *t)
 {
-    tls_conn *c = moat_tls_is(t) ? (tls_conn *)t : NULL;
+    tls_conn *c = find_tls(t);
     if (!c || c->state != MOAT_TLS_HANDSHAKING)
         return;
     c->state = MOAT_TLS_FAILED;
@@ -725,7 +737,7 @@ void moat_tls_fail_timeout(moat_transport *t)
 
 void moat_tls_on_handshake(moat_transport *t, moat_tls_handshake_fn fn, void *arg)
 {
-    tls_conn *c = moat_tls_is(t) ? (tls_conn *)t : NULL;
+    tls_conn *c = find_tls(t);
     if (c) {
         c->on_hs = fn;
         c->on_hs_arg = arg;

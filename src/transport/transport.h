@@ -33,6 +33,9 @@ typedef struct moat_transport_ops {
     bool (*wants_write)(moat_transport *t);
     /* Close the fd and free t. */
     void (*close)(moat_transport *t);
+    /* The transport this one is layered over, or NULL (tcp). Lets a query
+     * find the TLS layer under a WebSocket one. */
+    moat_transport *(*lower)(moat_transport *t);
 } moat_transport_ops;
 
 struct moat_transport {
@@ -44,5 +47,13 @@ struct moat_transport {
  * (a connection embeds it: no allocation per client). Takes ownership of fd;
  * close closes the fd and leaves t's memory to its owner. */
 void moat_tcp_transport_init(moat_transport *t, int fd);
+
+/* The first layer of t, or under it, whose ops are ops; NULL when none. */
+static inline moat_transport *moat_transport_find(moat_transport *t, const moat_transport_ops *ops)
+{
+    while (t && t->ops != ops)
+        t = t->ops->lower ? t->ops->lower(t) : NULL;
+    return t;
+}
 
 #endif

@@ -9,39 +9,12 @@
 
 #include <openssl/evp.h>
 
-/* ------------------------------------------------- private HTTP helpers */
-
-/* Stand-ins for moat_http_header, moat_http_header_has_token,
- * moat_http_str_eq and moat_http_reason, operating on the request fields
- * directly so that this file does not need http.c. Same contracts as in
- * http/http.h. */
-
-static char ascii_lower(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool ws_http_str_eq(moat_http_str s, const char *lit)
-{
-    size_t n = strlen(lit);
-    if (s.len != n)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (ascii_lower(s.p[i]) != ascii_lower(lit[i]))
-            return false;
-    return true;
-}
-
-static const moat_http_str *ws_http_header(const moat_http_request *req, const char *name)
-{
-    for (uint32_t i = 0; i < req->n_headers && i < MOAT_HTTP_MAX_HEADERS; i++)
-        if (ws_http_str_eq(req->headers[i].name, name))
-            return &req->headers[i].value;
-    return NULL;
-}
+/* ---------------------------------------------------------- helpers */
 
 /* Next element of a comma-separated list (RFC 9110 5.6.1): blanks around
- * elements dropped, empty elements skipped. Advances *list; false at the end. */
+ * elements dropped, empty elements skipped. Advances *list; false at the end.
+ * (Subprotocols are matched exactly, so moat_http_header_has_token, which
+ * ignores case, does not fit there.) */
 static bool ws_list_next(moat_http_str *list, moat_http_str *item)
 {
     for (;;) {
@@ -65,43 +38,6 @@ static bool ws_list_next(moat_http_str *list, moat_http_str *item)
     }
 }
 
-static bool ws_http_has_token(const moat_http_request *req, const char *name, const char *token)
-{
-    for (uint32_t i = 0; i < req->n_headers && i < MOAT_HTTP_MAX_HEADERS; i++) {
-        if (!ws_http_str_eq(req->headers[i].name, name))
-            continue;
-        moat_http_str list = req->headers[i].value, item;
-        while (ws_list_next(&list, &item))
-            if (ws_http_str_eq(item, token))
-                return true;
-    }
-    return false;
-}
-
-static const char *ws_http_reason(int status)
-{
-    switch (status) {
-    case 101:
-        return "Switching Protocols";
-    case 400:
-        return "Bad Request";
-    case 403:
-        return "Forbidden";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 426:
-        return "Upgrade Required";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "";
-    }
-}
-
 /* ------------------------------------------------------------ handshake */
 
 /* Our order of preference; the names clients use for MQTT over WebSocket. */
@@ -119,7 +55,7 @@ static bool str_is(moat_http_str s, const char *lit)
 static bool subprotocol_offered(const moat_http_request *req, const char *name)
 {
     for (uint32_t i = 0; i < req->n_headers && i < MOAT_HTTP_MAX_HEADERS; i++) {
-        if (!ws_http_str_eq(req->headers[i].name, "Sec-WebSocket-Protocol"))
+        if (!moat_http_str_eq(req->headers[i].name, "Sec-WebSocket-Protocol"))
             continue;
         moat_http_str list = req->headers[i].value, item;
         while (ws_list_next(&list, &item))
@@ -151,11 +87,11 @@ static bool key_valid(moat_http_str k)
 
 static bool origin_allowed(const moat_http_request *req, const moat_ws_upgrade_conf *conf)
 {
-    const moat_http_str *o = ws_http_header(req, "Origin");
+    const moat_http_str *o = moat_http_header(req, "Origin");
     if (!o)
         return conf->allow_origin_absent;
     for (size_t i = 0; i < conf->n_allowed_origins; i++)
-        if (conf->allowed_origins[i] && ws_http_str_eq(*o, conf->allowed_origins[i]))
+        if (conf->allowed_origins[i] && moat_http_str_eq(*o, conf->allowed_origins[i]))
             return true;
     return false;
 }
@@ -175,19 +111,19 @@ moat_err moat_ws_check_upgrade(const moat_http_request *req, const moat_ws_upgra
         return refuse(out, 405, "method is not GET");
     if (req->version_minor < 1)
         return refuse(out, 400, "not HTTP/1.1");
-    if (!ws_http_header(req, "Host"))
+    if (!moat_http_header(req, "Host"))
         return refuse(out, 400, "no Host header");
     /* A request without Upgrade (a plain GET of the WebSocket path) is a bad
      * request here like any other broken handshake: 400, not 426. 426 is
      * kept for the one case where the client can retry, another version. */
-    if (!ws_http_has_token(req, "Upgrade", "websocket"))
+    if (!moat_http_header_has_token(req, "Upgrade", "websocket"))
         return refuse(out, 400, "Upgrade is not websocket");
-    if (!ws_http_has_token(req, "Connection", "upgrade"))
+    if (!moat_http_header_has_token(req, "Connection", "upgrade"))
         return refuse(out, 400, "Connection lacks upgrade");
-    const moat_http_str *v = ws_http_header(req, "Sec-WebSocket-Version");
+    const moat_http_str *v = moat_http_header(req, "Sec-WebSocket-Version");
     if (!v || !str_is(*v, "13"))
         return refuse(out, 426, "Sec-WebSocket-Version is not 13");
-    const moat_http_str *key = ws_http_header(req, "Sec-WebSocket-Key");
+    const moat_http_str *key = moat_http_header(req, "Sec-WebSocket-Key");
     if (!key || !key_valid(*key))
         return refuse(out, 400, "bad Sec-WebSocket-Key");
     if (conf->path && !str_is(req->path, conf->path))
@@ -240,7 +176,7 @@ moat_err moat_ws_upgrade_response(const moat_ws_upgrade *u, moat_buf *out)
         }
         return put_str(out, "\r\n");
     }
-    const char *reason = ws_http_reason(u->status);
+    const char *reason = moat_http_reason(u->status);
     const char *why = u->why && u->why[0] ? u->why : reason;
     snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", u->status, reason[0] ? reason : "Error");
     if ((e = put_str(out, line)))

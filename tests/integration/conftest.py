@@ -404,20 +404,25 @@ class PahoClient:
     """A synchronous wrapper around paho (thread loop) with bounded waits."""
 
     def __init__(self, port, client_id="", version=5, clean=True, keepalive=30, will=None,
-                 username=None, password=None, connect_props=None, tls=None, host="127.0.0.1"):
+                 username=None, password=None, connect_props=None, tls=None, host="127.0.0.1",
+                 ws=None):
         """tls: None for plain MQTT, or keyword arguments for paho's tls_set()
-        (ca_certs, certfile, keyfile, tls_version, ciphers ...)."""
+        (ca_certs, certfile, keyfile, tls_version, ciphers ...). ws: None, or
+        the URL path for MQTT over WebSocket (paho's websockets transport)."""
         self.port = port
         self.host = host
         self.version = version
         self.clean = clean
         self.keepalive = keepalive
         self.connect_props = connect_props
+        transport = "websockets" if ws is not None else "tcp"
         if version == 5:
-            self.c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5)
+            self.c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5, transport=transport)
         else:
             self.c = mqtt.Client(client_id=client_id, clean_session=clean,
-                                 protocol=PAHO_PROTO[version])
+                                 protocol=PAHO_PROTO[version], transport=transport)
+        if ws is not None:
+            self.c.ws_set_options(path=ws)
         if tls is not None:
             self.c.tls_set(**tls)
         if username is not None:
@@ -539,6 +544,7 @@ class PahoClient:
         try:
             self.c._thread_terminate = True  # paho 1.6: makes loop_forever return
             s = self.c.socket()
+            s = getattr(s, "_socket", s)  # the TCP (or TLS) socket under paho's WebSocket
             if s is not None:
                 try:
                     s.shutdown(socket.SHUT_RDWR)  # wakes the loop's select at once

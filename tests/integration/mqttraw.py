@@ -575,11 +575,195 @@ def decode(ptype, flags, body, version):
 
 # ---------------------------------------------------------------- client
 
+
+# ---------------------------------------------------------------- WebSocket
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_accept_value(key):
+    import base64
+    import hashlib
+    return base64.b64encode(hashlib.sha1(key.encode() + WS_GUID).digest()).decode()
+
+
+def ws_frame(opcode, payload=b"", fin=True, mask=True, rsv=0, length=None):
+    """One WebSocket frame as a client sends it (masked unless mask=False).
+    length overrides the encoded payload length (for broken frames)."""
+    import os
+    n = len(payload) if length is None else length
+    b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head = struct.pack("!BB", b0, mbit | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, mbit | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, mbit | 127, n)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def ws_handshake(sock, host="127.0.0.1", path="/mqtt", protocols=("mqtt",), headers=(),
+                 timeout=10.0):
+    """Send an upgrade request on a connected socket and read the response
+    head. Returns (status, {lower-case header: value}, bytes after the head)."""
+    import base64
+    import os
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = ["GET %s HTTP/1.1" % path, "Host: %s" % host, "Upgrade: websocket",
+             "Connection: Upgrade", "Sec-WebSocket-Key: " + key, "Sec-WebSocket-Version: 13"]
+    if protocols:
+        lines.append("Sec-WebSocket-Protocol: " + ", ".join(protocols))
+    lines += list(headers)
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    buf = b""
+    deadline = time.monotonic() + timeout
+    while b"\r\n\r\n" not in buf:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no upgrade response")
+        try:
+            chunk = sock.recv(4096)
+        except (ConnectionResetError, BrokenPipeError):
+            chunk = b""
+        if not chunk:
+            break
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    if not lines or not lines[0].startswith("HTTP/1.1 "):
+        return 0, {}, buf
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    if status == 101 and hdrs.get("sec-websocket-accept") != ws_accept_value(key):
+        raise AssertionError("bad Sec-WebSocket-Accept: %r" % hdrs.get("sec-websocket-accept"))
+    return status, hdrs, rest
+
+
+class WSSocket:
+    """A socket-like object that carries a byte stream in WebSocket binary
+    frames, so RawClient speaks MQTT over ws/wss unchanged. frame_size splits
+    what is sent into frames of at most that many bytes (packets then span
+    frames). Control frames from the server are handled here: pings are
+    answered, a close frame is answered and ends the stream; close_code,
+    close_reason and pongs record what came."""
+
+    def __init__(self, sock, leftover=b"", frame_size=None):
+        self.sock = sock
+        self.rbuf = bytearray(leftover)
+        self.data = bytearray()
+        self.frame_size = frame_size
+        self.close_code = None
+        self.close_reason = None
+        self.pongs = []
+        self.frames = []  # (opcode, fin, payload) of every frame received
+        self.eof = False
+        self.sent_close = False
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def _frame(self):
+        b = self.rbuf
+        if len(b) < 2:
+            return None
+        n, i = b[1] & 0x7F, 2
+        if b[1] & 0x80:
+            raise MalformedFromServer("server frame is masked")
+        if n == 126:
+            if len(b) < 4:
+                return None
+            n, i = struct.unpack("!H", b[2:4])[0], 4
+        elif n == 127:
+            if len(b) < 10:
+                return None
+            n, i = struct.unpack("!Q", b[2:10])[0], 10
+        if len(b) < i + n:
+            return None
+        fin, op = bool(b[0] & 0x80), b[0] & 0x0F
+        if b[0] & 0x70:
+            raise MalformedFromServer("server frame with reserved bits")
+        payload = bytes(b[i:i + n])
+        del b[:i + n]
+        return op, fin, payload
+
+    def _take_frames(self):
+        while not self.eof:
+            f = self._frame()
+            if f is None:
+                return
+            op, fin, payload = f
+            self.frames.append(f)
+            if op in (0, 2):
+                self.data += payload
+            elif op == 9:
+                self.send_frame(10, payload)
+            elif op == 10:
+                self.pongs.append(payload)
+            elif op == 8:
+                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                self.close_reason = payload[2:].decode("utf-8", "replace")
+                if not self.sent_close:
+                    self.send_frame(8, payload[:2])
+                self.eof = True
+            else:
+                raise MalformedFromServer("server sent frame opcode %d" % op)
+
+    def pending(self):
+        p = getattr(self.sock, "pending", None)
+        return bool(self.data) or bool(p and p())
+
+    def recv(self, n):
+        while not self.data and not self.eof:
+            self._take_frames()
+            if self.data or self.eof:
+                break
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                self.eof = True
+                break
+            self.rbuf += chunk
+        out = bytes(self.data[:n])
+        del self.data[:n]
+        return out
+
+    def send_frame(self, opcode, payload=b"", **kw):
+        if opcode == 8:
+            self.sent_close = True
+        try:
+            self.sock.sendall(ws_frame(opcode, payload, **kw))
+        except OSError:
+            pass
+
+    def sendall(self, data):
+        step = self.frame_size or max(len(data), 1)
+        for i in range(0, max(len(data), 1), step):
+            self.sock.sendall(ws_frame(2, data[i:i + step]))
+
+    def shutdown(self, how):
+        if not self.sent_close:
+            self.send_frame(8, struct.pack("!H", 1000))
+
+    def close(self):
+        if not self.sent_close and not self.eof:
+            self.send_frame(8, struct.pack("!H", 1000))
+        self.sock.close()
+
+
 class RawClient:
     """A blocking raw MQTT client over one TCP socket, or over TLS when given
     tls=<ssl.SSLContext> (the handshake completes in the constructor and
     raises ssl.SSLError / OSError when it fails; server_hostname defaults to
-    host).
+    host), and over WebSocket when given ws=<path> (then self.sock is a
+    WSSocket). preamble is sent before anything else (a PROXY header).
 
     recv() returns the next decoded packet (first from the backlog of packets
     that expect() skipped), raises Closed when the server closed the
@@ -589,7 +773,8 @@ class RawClient:
     tls_error."""
 
     def __init__(self, port, version=4, host="127.0.0.1", timeout=10.0, tls=None,
-                 server_hostname=None):
+                 server_hostname=None, ws=None, ws_protocols=("mqtt",), ws_headers=(),
+                 ws_frame_size=None, preamble=None):
         self.version = version
         self.port = port
         self.tls_error = None
@@ -603,6 +788,12 @@ class RawClient:
                     raise
                 time.sleep(0.05)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # preamble: bytes sent first (a PROXY protocol header); a list is sent
+        # chunk by chunk, with a pause between them.
+        for i, chunk in enumerate([preamble] if isinstance(preamble, bytes) else preamble or []):
+            if i:
+                time.sleep(0.002)
+            self.sock.sendall(chunk)
         if tls is not None:
             raw = self.sock
             try:
@@ -610,6 +801,15 @@ class RawClient:
             except BaseException:
                 raw.close()
                 raise
+        self.ws_status = None
+        if ws is not None:  # ws: the URL path; the upgrade must succeed
+            status, hdrs, rest = ws_handshake(self.sock, host, ws, ws_protocols, ws_headers,
+                                              timeout)
+            self.ws_status, self.ws_headers = status, hdrs
+            if status != 101:
+                self.sock.close()
+                raise ConnectionRefusedError("WebSocket upgrade refused: %d" % status)
+            self.sock = WSSocket(self.sock, rest, ws_frame_size)
         self.buf = bytearray()
         self.backlog = []
         self.closed = False

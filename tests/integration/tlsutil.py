@@ -136,18 +136,19 @@ def _val(v):
     return str(v)
 
 
-def ssl_listener(name, port, pki=None, **opts):
-    """Config lines for listener.ssl.<name> on 127.0.0.1:port. certfile and
-    keyfile default to the PKI's RSA server-fullchain.pem / server.key; an
-    option given as None is left out."""
+def ssl_listener(name, port, pki=None, ltype="ssl", **opts):
+    """Config lines for listener.<ltype>.<name> on 127.0.0.1:port (ltype ssl,
+    or wss, or ws / tcp with pki=None). certfile and keyfile default to the
+    PKI's RSA server-fullchain.pem / server.key; an option given as None is
+    left out."""
     o = {}
     if pki is not None:
         o = {"certfile": pki("server-fullchain.pem"), "keyfile": pki("server.key")}
     o.update(opts)
-    lines = ["listener.ssl.%s = 127.0.0.1:%d" % (name, port)]
+    lines = ["listener.%s.%s = 127.0.0.1:%d" % (ltype, name, port)]
     for k, v in o.items():
         if v is not None:
-            lines.append("listener.ssl.%s.%s = %s" % (name, k, _val(v)))
+            lines.append("listener.%s.%s.%s = %s" % (ltype, name, k, _val(v)))
     return lines
 
 
@@ -193,6 +194,8 @@ def wait_cert_watches(b, timeout=5.0):
     between, e.g. by a test that rewrites it as soon as the port accepts, is
     never picked up (until the next change or SIGHUP). Tests wait here so
     that they test the reload, not that window."""
+    if not any(".certfile = " in line for line in getattr(b, "extra", ())):
+        return  # no TLS listener (ws only): nothing to watch
     wait_until(lambda: inotify_watch_count(b.proc.pid) > 0, timeout,
                what="the broker's inotify watches on its certificate files")
 
@@ -209,7 +212,8 @@ def tls_broker_lines(pki, listeners, extra=()):
         opts = dict(opts)
         if opts.get("cacertfile") is True:
             opts["cacertfile"] = pki("ca.pem")
-        lines += ssl_listener(name, ports[name], pki, **opts)
+        plain = opts.get("ltype") in ("ws", "tcp")
+        lines += ssl_listener(name, ports[name], None if plain else pki, **opts)
     return lines + list(extra), ports, all_ports[0]
 
 
@@ -475,12 +479,17 @@ class TLSView:
 
     _OWN = ("_b", "tls_port", "raw_client_kw", "paho_client_kw")
 
-    def __init__(self, b, tls_port, raw_ctx, paho_kw):
+    def __init__(self, b, tls_port, raw_ctx, paho_kw, ws=None):
+        """raw_ctx / paho_kw None: no TLS; ws: the WebSocket path, for a ws or
+        wss listener."""
+        raw_kw = {"tls": raw_ctx, "server_hostname": "localhost"} if raw_ctx else {}
+        paho = {"tls": paho_kw} if paho_kw else {}
+        if ws is not None:
+            raw_kw["ws"] = paho["ws"] = ws
         object.__setattr__(self, "_b", b)
         object.__setattr__(self, "tls_port", tls_port)
-        object.__setattr__(self, "raw_client_kw", {"tls": raw_ctx,
-                                                   "server_hostname": "localhost"})
-        object.__setattr__(self, "paho_client_kw", {"tls": paho_kw})
+        object.__setattr__(self, "raw_client_kw", raw_kw)
+        object.__setattr__(self, "paho_client_kw", paho)
 
     @property
     def port(self):

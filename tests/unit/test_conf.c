@@ -493,13 +493,27 @@ static void test_listener_errors(void)
                  "listener.tcp.default is not declared (expected a line listener.tcp.default = "
                  "[ip:]port)");
     EXPECT_ERROR("listener.wss.ext.max_connections = 1\n",
-                 "moat.conf:1: listener.wss.ext.max_connections: listener type 'wss' is not "
-                 "supported yet in this version (expected tcp, ssl)");
-    EXPECT_ERROR("listener.udp.ext = 1883\n",
-                 "moat.conf:1: listener.udp.ext: unknown listener type 'udp' (expected tcp, ssl)");
+                 "moat.conf:1: listener.wss.ext.max_connections: set but listener.wss.ext is not "
+                 "declared (expected a line listener.wss.ext = [ip:]port)");
+    EXPECT_ERROR("listener.udp.ext = 1883\n", "moat.conf:1: listener.udp.ext: unknown listener "
+                                              "type 'udp' (expected tcp, ssl, ws, wss)");
+    EXPECT_ERROR("listener.ws.ext = 8083\nlistener.ws.ext.mqtt_path = mqtt\n",
+                 "moat.conf:2: listener.ws.ext.mqtt_path: 'mqtt' is not a URL path (expected a "
+                 "path such as /mqtt: it starts with /, has no blanks, ? or #)");
+    EXPECT_ERROR("listener.ws.ext = 8083\nlistener.ws.ext.trusted_proxies = 10.0.0.0/33\n",
+                 "moat.conf:2: listener.ws.ext.trusted_proxies: '10.0.0.0/33': prefix length "
+                 "over 32 (expected addresses or networks such as 10.0.0.0/8, 192.168.1.7, "
+                 "fd00::/8, separated by commas)");
+    EXPECT_ERROR("listener.tcp.ext = 1883\nlistener.tcp.ext.mqtt_path = /mqtt\n",
+                 "moat.conf:2: listener.tcp.ext.mqtt_path: not an option of tcp listeners "
+                 "(expected it on a listener of type ws, wss)");
+    EXPECT_ERROR("listener.ws.ext = 8083\nlistener.ws.ext.check_origins = good.example\n",
+                 "moat.conf:2: listener.ws.ext.check_origins: 'good.example' is not an origin "
+                 "(expected scheme://host[:port] such as https://app.example.com, separated by "
+                 "commas)");
     EXPECT_ERROR("listener.tcp.ext = 1883\nlistener.tcp.ext.certfile = a.pem\n",
-                 "moat.conf:2: listener.tcp.ext.certfile: unknown key (expected a key listed by "
-                 "moat --help-config)");
+                 "moat.conf:2: listener.tcp.ext.certfile: not an option of tcp listeners "
+                 "(expected it on a listener of type ssl, wss)");
     EXPECT_ERROR("listener.tcp = 1883\n",
                  "moat.conf:1: listener.tcp: missing listener name (expected "
                  "listener.tcp.<name> = [ip:]port)");
@@ -681,8 +695,10 @@ static void test_docs(void)
         "persistence.sync_interval",
         "listener.<type>.<name>",
         "listener.<type>.<name>.max_connections",
-        "listener.ssl.<name>.certfile",
-        "listener.ssl.<name>.peer_cert_as_username",
+        "listener.{ssl,wss}.<name>.certfile",
+        "listener.<type>.<name>.peer_cert_as_username",
+        "listener.{ws,wss}.<name>.mqtt_path",
+        "listener.<type>.<name>.proxy_protocol",
     };
     char *help = capture(help_fn, NULL), *md = capture(md_fn, NULL);
     char cell[100];
@@ -696,7 +712,7 @@ static void test_docs(void)
     CHECK(strstr(help, "mqtt.max_packet_size  (size, 16B to 256MB; default 1MB) [reload]") != NULL);
     CHECK(strncmp(md, "# moat configuration\n", 21) == 0);
     CHECK(strstr(md, "| `mqtt.max_packet_size` | size, 16B to 256MB | `1MB` | yes |") != NULL);
-    CHECK(strstr(md, "| `ws` | 8083 | not supported yet |") != NULL);
+    CHECK(strstr(md, "| `ws` | 8083 | supported |") != NULL);
     CHECK(strstr(md, "## Declaring listeners") != NULL);
     CHECK(strstr(md, "$share/&lt;group&gt;/") != NULL);
     CHECK(strstr(md, "`listener.tcp.default = 0.0.0.0:1883`") != NULL);
