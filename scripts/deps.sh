@@ -5,10 +5,10 @@
 #
 # Makes sure the Debian 12 packages that a task needs are installed.
 #   run    build and run moat
-#   test   run + what `make test` needs (pytest, paho, mosquitto clients and
-#          broker, clang + libFuzzer runtime, clang-format, Node.js + npm,
-#          Chromium, HAProxy), then the npm packages of tests/node
-#   bench  test + what the benchmark needs besides
+#   test   run + what `make test` needs (pytest, paho, mosquitto clients,
+#          clang + libFuzzer runtime, clang-format, Node.js + npm, Chromium,
+#          HAProxy), then the npm packages of tests/node
+#   bench  test + the mosquitto broker to compare against
 #   fuzz   run + clang + libFuzzer runtime
 #
 # As root, missing packages are installed (apt-get update first, and only when
@@ -26,11 +26,11 @@ profile=${1:-run}
 run_pkgs=(build-essential cmake pkg-config liblmdb-dev libssl-dev)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 # Real clients for the WebSocket and PROXY protocol tests: MQTT.js (Node.js),
-# MQTT.js in Chromium, HAProxy in front of the broker; the Mosquitto broker
-# for the self-check of that harness (test_29_infra_selfcheck.py).
-test_pkgs=(python3 python3-paho-mqtt python3-pytest mosquitto-clients mosquitto clang-format
+# MQTT.js in Chromium, HAProxy in front of the broker; openssl for the test PKI.
+test_pkgs=(python3 python3-paho-mqtt python3-pytest mosquitto-clients clang-format
     nodejs npm chromium haproxy openssl "${fuzz_pkgs[@]}")
-bench_pkgs=(util-linux)
+# The Mosquitto broker is what `make bench` compares moat with.
+bench_pkgs=(mosquitto util-linux)
 
 case "$profile" in
 run) want=("${run_pkgs[@]}") ;;

@@ -68,8 +68,11 @@ static unsigned log_report(const char *label, const moat_cert_report *r, bool wa
     return r->errors;
 }
 
-moat_err tls_listener_build(const moat_listener_conf *lc, const char *label, moat_tls_ctx **out,
-                            char *err, size_t errlen)
+/* Build; errors are logged, warnings too unless warned is given: then they
+ * are left there for the caller (a reload logs them only when it applies the
+ * new context, so an unchanged certificate is not warned about again). */
+static moat_err build(const moat_listener_conf *lc, const char *label, moat_tls_ctx **out,
+                      moat_cert_report *warned, char *err, size_t errlen)
 {
     moat_tls_conf tc;
     char verr[256];
@@ -96,12 +99,21 @@ moat_err tls_listener_build(const moat_listener_conf *lc, const char *label, moa
     }
     moat_cert_report r = MOAT_CERT_REPORT_INIT;
     moat_err e = moat_tls_ctx_new(&tc, out, &r);
-    unsigned errors = log_report(label, &r, true);
+    unsigned errors = log_report(label, &r, warned == NULL);
     if (e)
         snprintf(err, errlen, "%s: listener %s: TLS material refused (%u error%s above)",
                  lc->origin, label, errors, errors == 1 ? "" : "s");
-    moat_cert_report_free(&r);
+    if (warned && !e)
+        *warned = r;
+    else
+        moat_cert_report_free(&r);
     return e;
+}
+
+moat_err tls_listener_build(const moat_listener_conf *lc, const char *label, moat_tls_ctx **out,
+                            char *err, size_t errlen)
+{
+    return build(lc, label, out, NULL, err, errlen);
 }
 
 moat_err moat_broker_check_tls(const moat_conf *c, char *err, size_t errlen)
@@ -156,7 +168,8 @@ static void reload_listener(moat_broker *b, moat_listener *l, const moat_listene
 {
     char err[512];
     moat_tls_ctx *nc = NULL;
-    if (tls_listener_build(lc, l->label, &nc, err, sizeof err) != MOAT_OK) {
+    moat_cert_report warned = MOAT_CERT_REPORT_INIT;
+    if (build(lc, l->label, &nc, &warned, err, sizeof err) != MOAT_OK) {
         LOG_ERROR("listener %s: TLS reload (%s) refused, the running certificate is kept: %s",
                   l->label, why, err);
         atomic_fetch_add(&b->tls_reload_failed, 1);
@@ -167,8 +180,11 @@ static void reload_listener(moat_broker *b, moat_listener *l, const moat_listene
     moat_tls_ctx_unref(old);
     if (same) {
         moat_tls_ctx_unref(nc);
+        moat_cert_report_free(&warned);
         return;
     }
+    log_report(l->label, &warned, true);
+    moat_cert_report_free(&warned);
     moat_tls_slot_set(&l->tls_slot, nc); /* connections using the old one keep their reference */
     atomic_fetch_add(&b->tls_reloads, 1);
     char when[64];

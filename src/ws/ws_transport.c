@@ -83,12 +83,13 @@ static void queue_close(ws_conn *c, uint16_t code, const char *reason)
 
 /* ---------------------------------------------------------- handshake */
 
-static moat_err refuse(ws_conn *c, int status, const char *why)
+static moat_err refuse(ws_conn *c, int status, const char *why, const char *detail)
 {
     moat_ws_upgrade u = {.status = status, .why = why};
     moat_buf_reset(&c->out);
     moat_ws_upgrade_response(&u, &c->out);
-    set_why(c, "WebSocket upgrade refused: %d %s: %s", status, moat_http_reason(status), why);
+    set_why(c, "WebSocket upgrade refused: %d %s: %s%s", status, moat_http_reason(status), why,
+            detail ? detail : "");
     c->state = WS_FAILED;
     flush_out(c);
     if (c->on_open)
@@ -119,10 +120,29 @@ static moat_err handshake(ws_conn *c)
         if (e == MOAT_ENEEDMORE)
             continue;
         if (e)
-            return refuse(c, status, why);
+            return refuse(c, status, why, NULL);
         moat_ws_upgrade u;
-        if (moat_ws_check_upgrade(&req, &c->s->upgrade, &u) != MOAT_OK)
-            return refuse(c, u.status, u.why ? u.why : "refused");
+        if (moat_ws_check_upgrade(&req, &c->s->upgrade, &u) != MOAT_OK) {
+            /* Say what was asked for and what would be right. */
+            char detail[320] = "";
+            const moat_http_str *o = moat_http_header(&req, "Origin");
+            const moat_http_str *p = moat_http_header(&req, "Sec-WebSocket-Protocol");
+            if (u.status == 404)
+                snprintf(detail, sizeof detail,
+                         " (the client asked for %.*s; this listener "
+                         "serves %s, its mqtt_path)",
+                         (int)(req.path.len < 200 ? req.path.len : 200), req.path.p,
+                         c->s->upgrade.path);
+            else if (u.status == 403 && o)
+                snprintf(detail, sizeof detail, " (Origin %.*s is not in check_origins)",
+                         (int)(o->len < 200 ? o->len : 200), o->p);
+            else if (u.status == 400 && u.why && strstr(u.why, "subprotocol"))
+                snprintf(detail, sizeof detail,
+                         " (offered: %.*s; set fail_if_no_subprotocol = "
+                         "false to accept such clients)",
+                         p ? (int)(p->len < 200 ? p->len : 200) : 4, p ? p->p : "none");
+            return refuse(c, u.status, u.why ? u.why : "refused", detail[0] ? detail : NULL);
+        }
         if (moat_ws_upgrade_response(&u, &c->out) != MOAT_OK)
             return MOAT_ENOMEM;
         c->state = WS_OPEN;

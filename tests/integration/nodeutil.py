@@ -9,8 +9,7 @@
   `chromium` fixture; spki_hash() for trusting the test CA's server
   certificate in Chromium;
 - HAProxy in tcp mode, terminating TLS and/or sending a PROXY header: HAProxy
-  and the `haproxy_factory` fixture; ProxyCapture, a backend that records the
-  PROXY header it receives, and parse_proxy_header();
+  and the `haproxy_factory` fixture;
 - Daemon: a background process with its log in a file, started and stopped
   by PID, that is ready when its ports listen.
 
@@ -25,14 +24,11 @@ mqttjs, chromium, haproxy_factory`) and the PKI from tlsutil (`pki`).
 
 import base64
 import hashlib
-import ipaddress
 import json
 import os
 import queue
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import threading
 import time
@@ -40,7 +36,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PYTHON, REPO_ROOT, wait_until
+from conftest import PYTHON, REPO_ROOT
 from tlsutil import free_ports
 
 NODE_DIR = REPO_ROOT / "tests" / "node"
@@ -605,142 +601,3 @@ def haproxy_factory(tmp_path):
     yield make
     for h in made:
         h.stop()
-
-
-# ------------------------------------------------------------ PROXY headers
-
-PROXY_V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
-PP2_TYPE_NAMES = {0x01: "alpn", 0x02: "authority", 0x03: "crc32c", 0x04: "noop",
-                  0x05: "unique_id", 0x20: "ssl", 0x30: "netns"}
-PP2_SUBTYPE_SSL_NAMES = {0x21: "version", 0x22: "cn", 0x23: "cipher", 0x24: "sig_alg",
-                         0x25: "key_alg"}
-
-
-def _tlvs(data):
-    out = []
-    i = 0
-    while i + 3 <= len(data):
-        t, n = data[i], struct.unpack("!H", data[i + 1:i + 3])[0]
-        out.append((t, data[i + 3:i + 3 + n]))
-        i += 3 + n
-    return out
-
-
-def parse_proxy_header(data):
-    """Decode a PROXY protocol header at the start of data. Returns None when
-    more bytes are needed, else a dict: version (1 or 2), command ("PROXY" or
-    "LOCAL"), family ("TCP4", "TCP6", "UNKNOWN", ...), src, dst, sport, dport,
-    tlvs [(type, bytes)], ssl {client, verify, version, cn, ...} when a v2 SSL
-    TLV is present, length (header bytes) and rest (what followed it).
-    Raises ValueError for bytes that are no PROXY header."""
-    if data.startswith(b"PROXY "):
-        end = data.find(b"\r\n")
-        if end < 0:
-            if len(data) > 107:
-                raise ValueError("PROXY v1 line longer than 107 bytes")
-            return None
-        parts = data[:end].decode("ascii").split(" ")
-        h = {"version": 1, "command": "PROXY", "family": parts[1], "tlvs": [], "ssl": None,
-             "length": end + 2, "rest": data[end + 2:]}
-        if parts[1] != "UNKNOWN":
-            h.update(src=parts[2], dst=parts[3], sport=int(parts[4]), dport=int(parts[5]))
-        return h
-    if len(data) < 16:
-        if PROXY_V2_SIG.startswith(data[:12]) or b"PROXY ".startswith(data[:6]):
-            return None
-        raise ValueError("no PROXY header: %r" % data[:16])
-    if not data.startswith(PROXY_V2_SIG):
-        raise ValueError("no PROXY header: %r" % data[:16])
-    ver_cmd, fam, n = data[12], data[13], struct.unpack("!H", data[14:16])[0]
-    if len(data) < 16 + n:
-        return None
-    if ver_cmd >> 4 != 2:
-        raise ValueError("PROXY v2 signature with version %d" % (ver_cmd >> 4))
-    body = data[16:16 + n]
-    h = {"version": 2, "command": {0: "LOCAL", 1: "PROXY"}.get(ver_cmd & 0xF, "?"),
-         "family": {0x00: "UNKNOWN", 0x11: "TCP4", 0x12: "UDP4", 0x21: "TCP6",
-                    0x22: "UDP6", 0x31: "UNIX", 0x32: "UNIXDGRAM"}.get(fam, "0x%02x" % fam),
-         "ssl": None, "length": 16 + n, "rest": data[16 + n:]}
-    alen = {0x11: 12, 0x12: 12, 0x21: 36, 0x22: 36, 0x31: 216, 0x32: 216}.get(fam, 0)
-    addr = body[:alen]
-    if fam in (0x11, 0x12):
-        h.update(src=str(ipaddress.IPv4Address(addr[0:4])),
-                 dst=str(ipaddress.IPv4Address(addr[4:8])),
-                 sport=struct.unpack("!H", addr[8:10])[0],
-                 dport=struct.unpack("!H", addr[10:12])[0])
-    elif fam in (0x21, 0x22):
-        h.update(src=str(ipaddress.IPv6Address(addr[0:16])),
-                 dst=str(ipaddress.IPv6Address(addr[16:32])),
-                 sport=struct.unpack("!H", addr[32:34])[0],
-                 dport=struct.unpack("!H", addr[34:36])[0])
-    h["tlvs"] = _tlvs(body[alen:])
-    for t, v in h["tlvs"]:
-        if t == 0x20 and len(v) >= 5:
-            ssl = {"client": v[0], "verify": struct.unpack("!I", v[1:5])[0]}
-            for st, sv in _tlvs(v[5:]):
-                ssl[PP2_SUBTYPE_SSL_NAMES.get(st, "0x%02x" % st)] = sv.decode(errors="replace")
-            h["ssl"] = ssl
-    return h
-
-
-class ProxyCapture:
-    """A TCP backend on a free 127.0.0.1 port (a thread) that reads the PROXY
-    header of each connection, records it in .headers (parse_proxy_header()
-    dicts, "rest" holding what the peer sent right after the header, if it
-    did within a second; {"error": ...} for bytes that are no PROXY header)
-    and closes the connection.
-    For checking what a proxy sends, without a broker."""
-
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.headers = []
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._serve, daemon=True)
-        self._t.start()
-
-    def _serve(self):
-        while not self._stop.is_set():
-            try:
-                c, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            with c:
-                c.settimeout(5)
-                data = b""
-                h = None
-                try:
-                    while h is None:
-                        chunk = c.recv(4096)
-                        if not chunk:
-                            h = {"error": "closed after %r" % data}
-                            break
-                        data += chunk
-                        h = parse_proxy_header(data)
-                    # What follows the header, if the peer sends it soon.
-                    if "error" not in h and not h["rest"]:
-                        c.settimeout(1.0)
-                        h["rest"] = c.recv(4096)
-                except socket.timeout:
-                    if h is None:
-                        h = {"error": "timeout after %r" % data[:64]}
-                except (OSError, ValueError) as e:
-                    h = {"error": "%s after %r" % (e, data[:64])}
-                self.headers.append(h)
-
-    def wait(self, n=1, timeout=10.0):
-        """The first n recorded headers (waits, bounded)."""
-        wait_until(lambda: len(self.headers) >= n, timeout,
-                   what="%d PROXY header(s) at port %d" % (n, self.port))
-        return self.headers[:n]
-
-    def close(self):
-        self._stop.set()
-        self._t.join(5)
-        self.sock.close()

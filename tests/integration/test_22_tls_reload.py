@@ -521,3 +521,27 @@ def test_reload_under_load(pki, broker_factory, tmp_path, rsa, ec):
     finally:
         for p in pubs + [sub]:
             p.stop()
+
+
+def test_wss_reload_keeps_connections(pki, broker_factory, tmp_path, rsa, ec):
+    """A wss listener reloads like an ssl one (the same code): new files are
+    taken for new handshakes while a connected WebSocket client carries on."""
+    b, cert, key = cert_dir_broker(broker_factory, pki, tmp_path, rsa, ltype="wss")
+    port = b.tls_ports["ext"]
+    t = uniq("wssreload/")
+    c = mr.RawClient(port, version=5, tls=client_context(pki), server_hostname="localhost",
+                     ws="/mqtt")
+    c.connect(uniq("wssreload"))
+    c.subscribe([(t, 1)])
+    cur = LogCursor(b)
+    write_atomic(cert, ec.cert)
+    write_atomic(key, ec.key)
+    cur.wait(RELOADED.replace("ssl:", "wss:") % "ext")
+    assert server_fingerprint(port) == ec.sha256
+    c.publish(t, b"still on the old session", qos=1)
+    assert c.recv_publish().payload == b"still on the old session"
+    n = mr.RawClient(port, version=4, tls=client_context(pki), server_hostname="localhost",
+                     ws="/mqtt")
+    n.connect(uniq("wssnew"))
+    n.disconnect()
+    c.disconnect()

@@ -20,7 +20,7 @@ LISTENERS = {
     "main": {"ltype": "ws"},
     "lax": {"ltype": "ws", "fail_if_no_subprotocol": False, "mqtt_path": "/ws/mqtt"},
     "origin": {"ltype": "ws", "check_origin_enable": True,
-               "check_origins": "https://good.example, http://localhost:8080"},
+               "allowed_origins": "https://good.example, http://localhost:8080"},
     "small": {"ltype": "ws", "max_frame_size": "1KB"},
     "proxied": {"ltype": "ws", "trusted_proxies": "127.0.0.1/32, ::1"},
     "secure": dict(MUTUAL, cacertfile=True, ltype="wss", peer_cert_as_username="cn"),

@@ -235,13 +235,13 @@ def running_broker(base_dir, lines, tls_ports=None, port=None):
     """A broker for a whole module (use from a module-scoped fixture); on
     exit it is stopped and checked like conftest's mod_broker."""
     b = Broker(base_dir)
-    b.start(lines, port=port)
-    for p in (tls_ports or {}).values():
-        wait_port(p)
-    if tls_ports:
-        wait_cert_watches(b)
-    b.tls_ports = dict(tls_ports or {})
     try:
+        b.start(lines, port=port)
+        for p in (tls_ports or {}).values():
+            wait_port(p)
+        if tls_ports:
+            wait_cert_watches(b)
+        b.tls_ports = dict(tls_ports or {})
         yield b
     finally:
         crashed = None
