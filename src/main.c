@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "broker/broker.h"
 #include "broker/pidfile.h"
+#include "cli/certs_cmd.h"
 #include "conf/conf.h"
 
 static moat_broker *g_broker;
@@ -31,6 +32,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: moat [-c FILE] [--check-config] [--help-config [--markdown]] [--version]\n"
                "       moat ctl reload|stop|status [-c FILE]\n"
+               "       moat certs gen|dev|show|check|split|bundle|probe ...\n"
                "  -c, --config FILE   configuration file (default: built-in defaults)\n"
                "  --check-config      validate the configuration and exit (0 ok, 2 bad)\n"
                "  --help-config       describe every configuration key\n"
@@ -116,6 +118,8 @@ static int ctl(const args *a, const moat_conf *conf)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "certs"))
+        return moat_certs_main(argc - 1, argv + 1);
     args a = {0};
     if (parse_args(argc, argv, &a))
         return 2;
