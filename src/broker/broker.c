@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "broker/internal.h"
+#include "dashboard/dashboard.h"
 
 #define TICK_MS 200
 
@@ -190,6 +191,7 @@ static void on_tick(moat_loop *l, void *arg)
         return;
     }
     conn_keepalive_sweep(w, (int64_t)moat_now_ms());
+    hconn_sweep(w, (int64_t)moat_now_ms());
     if (w->index == 0) {
         broker_tick(b);
         if (atomic_exchange(&b->reload_requested, false))
@@ -210,7 +212,10 @@ static void adopt(moat_loop *l, void *arg)
 {
     (void)l;
     accepted *a = arg;
-    conn_accept(tls_worker, a->l, a->fd, (struct sockaddr *)&a->sa);
+    if (a->l->is_http)
+        hconn_accept(tls_worker, a->l, a->fd, (struct sockaddr *)&a->sa);
+    else
+        conn_accept(tls_worker, a->l, a->fd, (struct sockaddr *)&a->sa);
     free(a);
 }
 
@@ -298,6 +303,7 @@ static moat_err listener_setup(moat_listener *l, char *err, size_t errlen)
         snprintf(err, errlen, "%s: listener %s: %s", lc->origin, l->label, why);
         return MOAT_EINVAL;
     }
+    l->is_http = moat_listener_is_http(lc);
     if (!moat_listener_is_ws(lc))
         return MOAT_OK;
     l->is_ws = true;
@@ -371,6 +377,9 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
         if (e)
             goto fail;
     }
+    e = dashboard_init(b, err, errlen);
+    if (e)
+        goto fail;
     *out = b;
     return MOAT_OK;
 fail:
@@ -439,6 +448,7 @@ static void close_all(moat_worker *w)
         c->graceful = true;
         conn_close(c, MQTT_RC_SERVER_SHUTTING_DOWN, "server shutting down", true);
     }
+    hconn_close_all(w);
     before_sleep(w->loop, w);
 }
 
@@ -501,6 +511,7 @@ void moat_broker_free(moat_broker *b)
 {
     if (!b)
         return;
+    dashboard_free(b);
     for (uint32_t i = 0; i < b->n_workers; i++) {
         moat_worker *w = &b->workers[i];
         if (w->loop)

@@ -197,8 +197,9 @@ struct moat_listener {
     int fd;
     bool loopback;
     atomic_uint count;
-    bool is_tls; /* ssl, wss: tls_slot holds its context */
-    bool is_ws;  /* ws, wss: ws holds the WebSocket settings */
+    bool is_tls;  /* ssl, wss: tls_slot holds its context */
+    bool is_ws;   /* ws, wss: ws holds the WebSocket settings */
+    bool is_http; /* http, https: the dashboard, not MQTT */
     moat_ws_settings ws;
     char *origins_text;             /* check_origins, split in place ... */
     const char **origins;           /* ... into these */
@@ -235,6 +236,7 @@ struct moat_worker {
     moat_conn **dirty_spare; /* the other list, swapped in by before_sleep */
     uint32_t cap_spare;
     pthread_mutex_t dirty_lock; /* dirty list is appended from other threads */
+    struct hconn *hconns;       /* the dashboard's HTTP connections on this worker */
     atomic_bool wake_posted;
 };
 
@@ -272,6 +274,7 @@ struct moat_broker {
     moat_stats stats;
     uint32_t assigned_id_counter;
     struct tls_reloader *tls_reloader;
+    struct dash_auth *dash; /* dashboard administrators and logins, when it has a listener */
     atomic_uint_fast64_t tls_reloads, tls_reload_failed;
     /* routing scratch (lock held) */
     struct route_target *targets;

@@ -16,6 +16,7 @@
 #define BUILTIN_ORIGIN "built-in"
 #define BUILTIN_LISTENER "default"
 #define LISTENER_PREFIX "listener."
+#define DASHBOARD_PREFIX "dashboard.listener."
 /* Larger files are refused rather than slurped: a config is a few KB. */
 #define MAX_FILE_SIZE (4u << 20)
 
@@ -907,6 +908,17 @@ moat_err moat_conf_set(moat_conf *c, const char *key, const char *value, const c
     }
     if (!strncmp(key, LISTENER_PREFIX, strlen(LISTENER_PREFIX)))
         return set_listener_key(c, key, value, origin, err, errlen);
+    /* EMQX's dashboard.listener.http[s][.option] is the listener
+     * listener.http[s].dashboard[.option]. */
+    if (!strncmp(key, DASHBOARD_PREFIX, strlen(DASHBOARD_PREFIX))) {
+        const char *t = key + strlen(DASHBOARD_PREFIX);
+        size_t tl = strcspn(t, ".");
+        if ((tl == 4 && !strncmp(t, "http", 4)) || (tl == 5 && !strncmp(t, "https", 5))) {
+            char mapped[256];
+            snprintf(mapped, sizeof mapped, "listener.%.*s.dashboard%s", (int)tl, t, t + tl);
+            return set_listener_key(c, mapped, value, origin, err, errlen);
+        }
+    }
     return unknown_key(err, errlen, origin, key);
 }
 

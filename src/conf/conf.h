@@ -106,11 +106,19 @@ typedef struct moat_listener_conf {
 
 static inline bool moat_listener_is_tls(const moat_listener_conf *l)
 {
-    return l->type[0] == 's' || (l->type[0] == 'w' && l->type[2] == 's'); /* ssl, wss */
+    /* ssl, wss, https */
+    return l->type[0] == 's' || (l->type[0] == 'w' && l->type[2] == 's') ||
+           (l->type[0] == 'h' && l->type[4] == 's');
 }
 static inline bool moat_listener_is_ws(const moat_listener_conf *l)
 {
     return l->type[0] == 'w'; /* ws, wss */
+}
+/* The dashboard's HTTP listeners (http, https), declared as
+ * dashboard.listener.http[s] = [ip:]port. */
+static inline bool moat_listener_is_http(const moat_listener_conf *l)
+{
+    return l->type[0] == 'h'; /* http, https */
 }
 
 typedef struct moat_conf {
@@ -123,6 +131,10 @@ typedef struct moat_conf {
     char log_file[512];  /* log.file, "" = stderr only (cleared when log.to = console) */
     bool log_to_console; /* log.to = console|file|both */
     moat_log_to log_to;  /* log.to itself; log_to_console is derived from it */
+    /* dashboard */
+    char dashboard_user[64];      /* dashboard.default_user.login */
+    char dashboard_password[256]; /* dashboard.default_user.password; "" = generate */
+    uint32_t dashboard_token_ttl; /* seconds a login token lasts */
     /* broker */
     uint32_t sys_interval_ms;  /* broker.sys_interval, 0 disables $SYS */
     moat_anon allow_anonymous; /* allow_anonymous */

@@ -42,6 +42,7 @@ typedef enum conf_section {
     CONF_SEC_RETAINER,
     CONF_SEC_PERSISTENCE,
     CONF_SEC_LISTENER,
+    CONF_SEC_DASHBOARD,
     CONF_SEC__COUNT
 } conf_section;
 

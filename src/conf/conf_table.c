@@ -31,6 +31,9 @@ const conf_listener_type conf_listener_types[] = {
     {"ssl", 8883, true},
     {"ws", 8083, true},
     {"wss", 8084, true},
+    /* the dashboard: dashboard.listener.http[s] */
+    {"http", 18083, true},
+    {"https", 18084, true},
 };
 const size_t conf_n_listener_types = sizeof conf_listener_types / sizeof conf_listener_types[0];
 
@@ -152,6 +155,12 @@ const conf_section_info conf_sections[CONF_SEC__COUNT] = {
     [CONF_SEC_PERSISTENCE] = {"Persistence",
                               "The embedded store that keeps sessions, queued and retained "
                               "messages across restarts."},
+    [CONF_SEC_DASHBOARD] = {"Dashboard",
+                            "The web dashboard and HTTP API. Its listeners are declared as "
+                            "`dashboard.listener.http = [ip:]port` and "
+                            "`dashboard.listener.https = [ip:]port` (the https one takes the TLS "
+                            "options of an ssl listener: `dashboard.listener.https.certfile` ...); "
+                            "they are the listeners `http:dashboard` and `https:dashboard`."},
     [CONF_SEC_LISTENER] = {"Listeners",
                            "Each listener is declared by `listener.<type>.<name> = [ip:]port` "
                            "and takes per-listener options `listener.<type>.<name>.<option>`."},
@@ -398,6 +407,33 @@ const conf_option conf_options[] = {
      .desc = "How often the store is flushed to disk; writes since then survive a crash of "
              "moat but not of the OS."},
 
+    /* dashboard */
+    {.name = "dashboard.default_user.login",
+     .type = CONF_STRING,
+     .section = CONF_SEC_DASHBOARD,
+     .flags = CONF_NONEMPTY,
+     GLOBAL(dashboard_user),
+     .def = "admin",
+     .desc = "The first administrator's name, created on first start."},
+    {.name = "dashboard.default_user.password",
+     .type = CONF_STRING,
+     .section = CONF_SEC_DASHBOARD,
+     .flags = CONF_SECRET,
+     GLOBAL(dashboard_password),
+     .def = "",
+     .desc = "The first administrator's password, used once on first start; empty: a random "
+             "one is generated and printed once. Stored hashed; never a default password."},
+    {.name = "dashboard.token_ttl",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_DASHBOARD,
+     .flags = CONF_RELOAD,
+     GLOBAL(dashboard_token_ttl),
+     .min = 60 * SEC,
+     .max = 30 * DAY,
+     .scale = 1000,
+     .def = "1h",
+     .desc = "How long a login (token or session cookie) lasts."},
+
     /* listeners; the declaration is the entry named "" */
     {.name = "",
      .type = CONF_ADDRESS,
@@ -415,6 +451,9 @@ const conf_option conf_options[] = {
      .max = UINT32_MAX,
      .def = "1024000",
      .desc = "Most client connections on this listener."},
+/* MQTT listeners: tcp, ssl, ws, wss (not the dashboard's http, https) */
+#define MQTT_TYPES .listener_types = 0xfu
+
 /* WebSocket listeners (ws, wss) */
 #define WS_TYPES .listener_types = (1u << 2) | (1u << 3)
 #define WS_OPT(n, t, f, d, text)                                                                   \
@@ -505,6 +544,7 @@ const conf_option conf_options[] = {
      .type = CONF_BOOL,
      .section = CONF_SEC_LISTENER,
      .flags = CONF_LISTENER,
+     MQTT_TYPES,
      LISTENER(proxy_protocol),
      .def = "false",
      .desc = "Every connection starts with a PROXY protocol header (v1 or v2) from a load "
@@ -513,6 +553,7 @@ const conf_option conf_options[] = {
      .type = CONF_DURATION,
      .section = CONF_SEC_LISTENER,
      .flags = CONF_LISTENER,
+     MQTT_TYPES,
      LISTENER(proxy_protocol_timeout_ms),
      .min = 100,
      .max = 10 * MIN,
@@ -523,6 +564,7 @@ const conf_option conf_options[] = {
      .type = CONF_STRING,
      .section = CONF_SEC_LISTENER,
      .flags = CONF_LISTENER,
+     MQTT_TYPES,
      LISTENER(proxy_protocol_trusted),
      .check = check_cidrs,
      .def = "",
@@ -530,7 +572,7 @@ const conf_option conf_options[] = {
              "Empty: any address (only the balancer should reach the port)."},
 
 /* TLS listeners (ssl, wss; https later uses the same options) */
-#define TLS_TYPES .listener_types = (1u << 1) | (1u << 3)
+#define TLS_TYPES .listener_types = (1u << 1) | (1u << 3) | (1u << 5)
 #define TLS_OPT(n, t, f, d, text)                                                                  \
     {                                                                                              \
         .name = n, .type = t, .section = CONF_SEC_LISTENER, .flags = CONF_LISTENER | CONF_RELOAD,  \
@@ -611,6 +653,7 @@ const conf_option conf_options[] = {
      .section = CONF_SEC_LISTENER,
      .flags = CONF_LISTENER | CONF_RELOAD,
 
+     MQTT_TYPES,
      LISTENER(peer_cert_as_username),
      .values = peer_ids,
      .def = "off",
@@ -623,6 +666,7 @@ const conf_option conf_options[] = {
      .section = CONF_SEC_LISTENER,
      .flags = CONF_LISTENER | CONF_RELOAD,
 
+     MQTT_TYPES,
      LISTENER(peer_cert_as_clientid),
      .values = peer_ids,
      .def = "off",
@@ -632,6 +676,7 @@ const conf_option conf_options[] = {
      .section = CONF_SEC_LISTENER,
      .flags = CONF_LISTENER | CONF_RELOAD,
 
+     MQTT_TYPES,
      LISTENER(clientid_must_match),
      .values = peer_ids,
      .def = "off",
@@ -639,6 +684,7 @@ const conf_option conf_options[] = {
              "(same values)."},
 #undef TLS_OPT
 #undef TLS_TYPES
+#undef MQTT_TYPES
 };
 const size_t conf_n_options = sizeof conf_options / sizeof conf_options[0];
 

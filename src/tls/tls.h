@@ -128,6 +128,8 @@ bool moat_tls_ctx_same(const moat_tls_ctx *a, const moat_tls_ctx *b);
 /* Earliest notAfter of the served certificates (seconds since the epoch),
  * for $SYS days-to-expiry and the 30/7/1-day warnings. */
 int64_t moat_tls_ctx_not_after(const moat_tls_ctx *ctx);
+/* The (first) server certificate, owned by ctx. */
+struct x509_st *moat_tls_ctx_leaf(const moat_tls_ctx *ctx);
 uint32_t moat_tls_ctx_handshake_timeout_ms(const moat_tls_ctx *ctx);
 
 /* A listener's current context: the reload thread replaces it while

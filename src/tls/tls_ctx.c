@@ -714,6 +714,11 @@ int64_t moat_tls_ctx_not_after(const moat_tls_ctx *t)
     return t->not_after;
 }
 
+struct x509_st *moat_tls_ctx_leaf(const moat_tls_ctx *t)
+{
+    return SSL_CTX_get0_certificate(t->ssl_ctx);
+}
+
 uint32_t moat_tls_ctx_handshake_timeout_ms(const moat_tls_ctx *t)
 {
     return t->handshake_timeout_ms;

@@ -495,8 +495,9 @@ static void test_listener_errors(void)
     EXPECT_ERROR("listener.wss.ext.max_connections = 1\n",
                  "moat.conf:1: listener.wss.ext.max_connections: set but listener.wss.ext is not "
                  "declared (expected a line listener.wss.ext = [ip:]port)");
-    EXPECT_ERROR("listener.udp.ext = 1883\n", "moat.conf:1: listener.udp.ext: unknown listener "
-                                              "type 'udp' (expected tcp, ssl, ws, wss)");
+    EXPECT_ERROR("listener.udp.ext = 1883\n",
+                 "moat.conf:1: listener.udp.ext: unknown listener "
+                 "type 'udp' (expected tcp, ssl, ws, wss, http, https)");
     EXPECT_ERROR("listener.ws.ext = 8083\nlistener.ws.ext.mqtt_path = mqtt\n",
                  "moat.conf:2: listener.ws.ext.mqtt_path: 'mqtt' is not a URL path (expected a "
                  "path such as /mqtt: it starts with /, has no blanks, ? or #)");
@@ -513,7 +514,7 @@ static void test_listener_errors(void)
                  "commas)");
     EXPECT_ERROR("listener.tcp.ext = 1883\nlistener.tcp.ext.certfile = a.pem\n",
                  "moat.conf:2: listener.tcp.ext.certfile: not an option of tcp listeners "
-                 "(expected it on a listener of type ssl, wss)");
+                 "(expected it on a listener of type ssl, wss, https)");
     EXPECT_ERROR("listener.tcp = 1883\n",
                  "moat.conf:1: listener.tcp: missing listener name (expected "
                  "listener.tcp.<name> = [ip:]port)");
@@ -695,10 +696,10 @@ static void test_docs(void)
         "persistence.sync_interval",
         "listener.<type>.<name>",
         "listener.<type>.<name>.max_connections",
-        "listener.{ssl,wss}.<name>.certfile",
-        "listener.<type>.<name>.peer_cert_as_username",
+        "listener.{ssl,wss,https}.<name>.certfile",
+        "listener.{tcp,ssl,ws,wss}.<name>.peer_cert_as_username",
         "listener.{ws,wss}.<name>.mqtt_path",
-        "listener.<type>.<name>.proxy_protocol",
+        "listener.{tcp,ssl,ws,wss}.<name>.proxy_protocol",
     };
     char *help = capture(help_fn, NULL), *md = capture(md_fn, NULL);
     char cell[100];
@@ -713,6 +714,7 @@ static void test_docs(void)
     CHECK(strncmp(md, "# moat configuration\n", 21) == 0);
     CHECK(strstr(md, "| `mqtt.max_packet_size` | size, 16B to 256MB | `1MB` | yes |") != NULL);
     CHECK(strstr(md, "| `ws` | 8083 | supported |") != NULL);
+    CHECK(strstr(md, "| `dashboard.default_user.password` |") != NULL);
     CHECK(strstr(md, "## Declaring listeners") != NULL);
     CHECK(strstr(md, "$share/&lt;group&gt;/") != NULL);
     CHECK(strstr(md, "`listener.tcp.default = 0.0.0.0:1883`") != NULL);

@@ -1,0 +1,457 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The dashboard's HTTP API (JSON under /api/v1, Prometheus text at /metrics).
+ * Every route but login needs a login: "Authorization: Bearer TOKEN" for
+ * scripts, or the HttpOnly session cookie the login sets for the browser.
+ * Handlers run on a worker thread and read broker state under b->lock;
+ * connections are changed (kicked) only on their own worker, by a posted
+ * task. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "base/log.h"
+#include "certs/info.h"
+#include "dashboard/internal.h"
+
+/* ------------------------------------------------------------ helpers */
+
+static void resp_json(http_resp *rs, int status, cJSON *j)
+{
+    char *text = cJSON_PrintUnformatted(j);
+    rs->status = text ? status : 500;
+    rs->content_type = "application/json";
+    moat_buf_reset(&rs->body);
+    if (text)
+        moat_buf_append(&rs->body, text, strlen(text));
+    free(text);
+    cJSON_Delete(j);
+}
+
+void resp_json_error(http_resp *rs, int status, const char *code, const char *message)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "code", code);
+    cJSON_AddStringToObject(j, "message", message);
+    resp_json(rs, status, j);
+}
+
+static bool path_is(const http_req *rq, const char *p)
+{
+    return rq->h->path.len == strlen(p) && !memcmp(rq->h->path.p, p, rq->h->path.len);
+}
+
+static bool method_is(const http_req *rq, const char *m)
+{
+    return moat_http_str_eq(rq->h->method, m);
+}
+
+/* A query parameter's value (not decoded beyond %XX and +) into out. */
+static bool query_param(const http_req *rq, const char *name, char *out, size_t n)
+{
+    const char *q = rq->h->query.p, *end = q + rq->h->query.len;
+    size_t nl = strlen(name);
+    while (q && q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *e = amp ? amp : end;
+        if ((size_t)(e - q) > nl && !memcmp(q, name, nl) && q[nl] == '=') {
+            size_t o = 0;
+            for (const char *p = q + nl + 1; p < e && o + 1 < n; p++) {
+                unsigned v;
+                if (*p == '%' && e - p >= 3 && sscanf(p + 1, "%2x", &v) == 1) {
+                    out[o++] = (char)v;
+                    p += 2;
+                } else {
+                    out[o++] = *p == '+' ? ' ' : *p;
+                }
+            }
+            out[o] = 0;
+            return true;
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    return false;
+}
+
+/* The login token of the request (Bearer header, else session cookie). */
+static bool request_token(const http_req *rq, const char **tok, size_t *len)
+{
+    const moat_http_str *a = moat_http_header(rq->h, "Authorization");
+    if (a && a->len > 7 && !strncasecmp(a->p, "Bearer ", 7)) {
+        *tok = a->p + 7;
+        *len = a->len - 7;
+        return true;
+    }
+    const moat_http_str *c = moat_http_header(rq->h, "Cookie");
+    for (const char *p = c ? c->p : NULL, *end = c ? c->p + c->len : NULL; p && p < end;) {
+        while (p < end && (*p == ' ' || *p == ';'))
+            p++;
+        const char *semi = memchr(p, ';', (size_t)(end - p));
+        const char *e = semi ? semi : end;
+        if (e - p > 13 && !memcmp(p, "moat_session=", 13)) {
+            *tok = p + 13;
+            *len = (size_t)(e - p - 13);
+            return true;
+        }
+        p = semi ? semi + 1 : end;
+    }
+    return false;
+}
+
+static int64_t days_left(int64_t not_after)
+{
+    int64_t now = (int64_t)time(NULL);
+    return not_after > now ? (not_after - now) / 86400 : -((now - not_after + 86399) / 86400);
+}
+
+/* ------------------------------------------------------------- routes */
+
+static void login(const http_req *rq, http_resp *rs)
+{
+    cJSON *j = cJSON_ParseWithLength((const char *)rq->body, rq->body_len);
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(j, "username");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "password");
+    if (!cJSON_IsString(u) || !cJSON_IsString(p)) {
+        cJSON_Delete(j);
+        resp_json_error(rs, 400, "bad_request",
+                        "expected a JSON body {\"username\": \"...\", \"password\": \"...\"}");
+        return;
+    }
+    char tok[65];
+    uint32_t ttl = CONF(rq->b)->dashboard_token_ttl;
+    moat_err e = auth_login(rq->b->dash, u->valuestring, p->valuestring, rq->peer, ttl, tok);
+    if (e == MOAT_ELIMIT) {
+        LOG_NOTICE("dashboard: login refused: peer=%s user=%s: too many failures, wait a minute",
+                   rq->peer, u->valuestring);
+        cJSON_Delete(j);
+        resp_header(rs, "Retry-After: 60\r\n");
+        resp_json_error(rs, 429, "too_many_attempts",
+                        "too many failed logins from this address; wait a minute");
+        return;
+    }
+    if (e) {
+        LOG_NOTICE("dashboard: login failed: peer=%s user=%s", rq->peer, u->valuestring);
+        cJSON_Delete(j);
+        resp_json_error(rs, 401, "bad_credentials", "wrong username or password");
+        return;
+    }
+    LOG_INFO("dashboard: login: peer=%s user=%s", rq->peer, u->valuestring);
+    resp_header(rs,
+                "Set-Cookie: moat_session=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Strict%s\r\n",
+                tok, ttl, rq->tls ? "; Secure" : "");
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "token", tok);
+    cJSON_AddStringToObject(r, "username", u->valuestring);
+    cJSON_AddNumberToObject(r, "expires_in", ttl);
+    cJSON_Delete(j);
+    resp_json(rs, 200, r);
+}
+
+static void listeners(const http_req *rq, http_resp *rs)
+{
+    moat_broker *b = rq->b;
+    cJSON *arr = cJSON_CreateArray();
+    for (uint32_t i = 0; i < b->n_listeners; i++) {
+        moat_listener *l = &b->listeners[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", l->conf.name);
+        cJSON_AddStringToObject(o, "type", l->conf.type);
+        cJSON_AddStringToObject(o, "id", l->label);
+        char bind[96];
+        snprintf(bind, sizeof bind, "%s:%u", l->conf.bind, l->conf.port);
+        cJSON_AddStringToObject(o, "bind", bind);
+        cJSON_AddBoolToObject(o, "running", l->fd >= 0);
+        cJSON_AddNumberToObject(o, "current_connections", atomic_load(&l->count));
+        cJSON_AddNumberToObject(o, "max_connections", CONF(b)->listeners[i].max_connections);
+        if (l->is_ws)
+            cJSON_AddStringToObject(o, "path", l->conf.mqtt_path);
+        cJSON_AddBoolToObject(o, "proxy_protocol", l->conf.proxy_protocol);
+        if (l->is_tls) {
+            cJSON *t = cJSON_AddObjectToObject(o, "tls");
+            const moat_listener_conf *lc = &CONF(b)->listeners[i];
+            cJSON_AddStringToObject(t, "verify",
+                                    lc->verify == MOAT_VERIFY_PEER
+                                        ? (lc->fail_if_no_peer_cert ? "two-way" : "optional")
+                                        : "one-way");
+            moat_tls_ctx *ctx = moat_tls_slot_get(&l->tls_slot);
+            moat_cert_info ci;
+            if (ctx && moat_cert_info_get(moat_tls_ctx_leaf(ctx), &ci) == MOAT_OK) {
+                cJSON_AddStringToObject(t, "subject", ci.subject ? ci.subject : "");
+                cJSON_AddStringToObject(t, "issuer", ci.issuer ? ci.issuer : "");
+                moat_cert_info_free(&ci);
+            }
+            if (ctx) {
+                char when[64];
+                moat_cert_time_str(moat_tls_ctx_not_after(ctx), when, sizeof when);
+                cJSON_AddStringToObject(t, "not_after", when);
+                cJSON_AddNumberToObject(t, "days_left",
+                                        (double)days_left(moat_tls_ctx_not_after(ctx)));
+            }
+            moat_tls_ctx_unref(ctx);
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, "data", arr);
+    resp_json(rs, 200, r);
+}
+
+typedef struct totals {
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out;
+} totals;
+
+static void sum_workers(moat_broker *b, totals *t)
+{
+    memset(t, 0, sizeof *t);
+    for (uint32_t i = 0; i < b->n_workers; i++) {
+        t->msgs_in += atomic_load_explicit(&b->workers[i].msgs_received, memory_order_relaxed);
+        t->msgs_out += atomic_load_explicit(&b->workers[i].msgs_sent, memory_order_relaxed);
+        t->bytes_in += atomic_load_explicit(&b->workers[i].bytes_received, memory_order_relaxed);
+        t->bytes_out += atomic_load_explicit(&b->workers[i].bytes_sent, memory_order_relaxed);
+    }
+}
+
+static void stats(const http_req *rq, http_resp *rs)
+{
+    moat_broker *b = rq->b;
+    totals t;
+    sum_workers(b, &t);
+    pthread_mutex_lock(&b->lock);
+    size_t sessions = b->sessions.count;
+    size_t retained = moat_rettree_count(b->retained);
+    pthread_mutex_unlock(&b->lock);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "connections", atomic_load(&b->stats.clients_connected));
+    cJSON_AddNumberToObject(r, "sessions", (double)sessions);
+    cJSON_AddNumberToObject(r, "retained", (double)retained);
+    cJSON_AddNumberToObject(r, "messages_received", (double)t.msgs_in);
+    cJSON_AddNumberToObject(r, "messages_sent", (double)t.msgs_out);
+    cJSON_AddNumberToObject(r, "messages_dropped", (double)atomic_load(&b->stats.msgs_dropped));
+    cJSON_AddNumberToObject(r, "bytes_received", (double)t.bytes_in);
+    cJSON_AddNumberToObject(r, "bytes_sent", (double)t.bytes_out);
+    cJSON_AddNumberToObject(r, "uptime_seconds", (double)(wall_ms() - b->started_at) / 1000.0);
+    cJSON_AddStringToObject(r, "version", MOAT_VERSION);
+    resp_json(rs, 200, r);
+}
+
+static bool contains(const char *hay, const char *needle)
+{
+    return !needle[0] || (hay && strstr(hay, needle));
+}
+
+static void clients(const http_req *rq, http_resp *rs)
+{
+    moat_broker *b = rq->b;
+    char fid[256] = "", fuser[256] = "", flis[96] = "", v[32];
+    query_param(rq, "clientid", fid, sizeof fid);
+    query_param(rq, "username", fuser, sizeof fuser);
+    query_param(rq, "listener", flis, sizeof flis);
+    long page = query_param(rq, "page", v, sizeof v) ? atol(v) : 1;
+    long limit = query_param(rq, "limit", v, sizeof v) ? atol(v) : 100;
+    if (page < 1)
+        page = 1;
+    if (limit < 1 || limit > 10000)
+        limit = 100;
+    cJSON *arr = cJSON_CreateArray();
+    long matched = 0, first = (page - 1) * limit;
+    int64_t now = (int64_t)moat_now_ms(), wall = wall_ms();
+    pthread_mutex_lock(&b->lock);
+    size_t it = 0;
+    moat_map_slot *sl;
+    while ((sl = moat_map_next(&b->sessions, &it))) {
+        moat_session *s = sl->value;
+        moat_conn *c = s->conn;
+        /* A session's connection is not freed while it is attached, and
+         * these fields do not change after CONNECT: safe under the lock. */
+        if (!c || !contains(c->client_id, fid) || !contains(c->username, fuser) ||
+            (flis[0] && strcmp(c->listener->label, flis)))
+            continue;
+        if (matched++ < first || cJSON_GetArraySize(arr) >= limit)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "clientid", c->client_id);
+        if (c->username)
+            cJSON_AddStringToObject(o, "username", c->username);
+        else
+            cJSON_AddNullToObject(o, "username");
+        cJSON_AddStringToObject(o, "listener", c->listener->label);
+        cJSON_AddStringToObject(o, "peer", c->peer);
+        cJSON_AddNumberToObject(o, "proto_ver", c->version);
+        cJSON_AddNumberToObject(o, "keepalive", c->keep_alive);
+        cJSON_AddNumberToObject(o, "subscriptions", s->n_subs);
+        cJSON_AddNumberToObject(o, "queued", s->queue.len);
+        cJSON_AddNumberToObject(o, "inflight", s->inflight.len);
+        cJSON_AddNumberToObject(o, "connected_at", (double)(wall - (now - c->created)) / 1000.0);
+        if (c->tls_desc)
+            cJSON_AddStringToObject(o, "tls", c->tls_desc);
+        cJSON_AddItemToArray(arr, o);
+    }
+    pthread_mutex_unlock(&b->lock);
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, "data", arr);
+    cJSON *meta = cJSON_AddObjectToObject(r, "meta");
+    cJSON_AddNumberToObject(meta, "page", (double)page);
+    cJSON_AddNumberToObject(meta, "limit", (double)limit);
+    cJSON_AddNumberToObject(meta, "count", (double)matched);
+    resp_json(rs, 200, r);
+}
+
+static void kick_task(moat_loop *l, void *arg)
+{
+    (void)l;
+    moat_conn *c = arg;
+    conn_close(c, MQTT_RC_ADMIN_ACTION, "kicked by an administrator", true);
+    conn_unref(c);
+}
+
+static void kick(const http_req *rq, http_resp *rs, const char *id, size_t idlen, const char *user)
+{
+    moat_broker *b = rq->b;
+    pthread_mutex_lock(&b->lock);
+    moat_session *s = moat_map_get(&b->sessions, id, idlen);
+    moat_conn *c = s ? s->conn : NULL;
+    if (c) {
+        conn_ref(c);
+        if (moat_loop_post(c->worker->loop, kick_task, c) != MOAT_OK) {
+            conn_unref(c);
+            c = NULL;
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (!c) {
+        resp_json_error(rs, 404, "not_found", "no connected client with that client id");
+        return;
+    }
+    LOG_NOTICE("dashboard: client %.*s kicked by %s from %s", (int)idlen, id, user, rq->peer);
+    rs->status = 204;
+}
+
+static void metrics(const http_req *rq, http_resp *rs)
+{
+    moat_broker *b = rq->b;
+    totals t;
+    sum_workers(b, &t);
+    moat_buf *o = &rs->body;
+    char line[512];
+#define EMIT(...)                                                                                  \
+    do {                                                                                           \
+        int n_ = snprintf(line, sizeof line, __VA_ARGS__);                                         \
+        if (n_ > 0)                                                                                \
+            moat_buf_append(o, line, (size_t)n_ < sizeof line ? (size_t)n_ : sizeof line - 1);     \
+    } while (0)
+    EMIT("# HELP moat_connections Connected MQTT clients.\n# TYPE moat_connections gauge\n");
+    EMIT("moat_connections %u\n", atomic_load(&b->stats.clients_connected));
+    EMIT("# HELP moat_listener_connections Open connections per listener.\n"
+         "# TYPE moat_listener_connections gauge\n");
+    for (uint32_t i = 0; i < b->n_listeners; i++)
+        EMIT("moat_listener_connections{listener=\"%s\"} %u\n", b->listeners[i].label,
+             atomic_load(&b->listeners[i].count));
+    EMIT("# HELP moat_messages_received_total PUBLISH packets received.\n"
+         "# TYPE moat_messages_received_total counter\nmoat_messages_received_total %llu\n",
+         (unsigned long long)t.msgs_in);
+    EMIT("# HELP moat_messages_sent_total PUBLISH packets sent.\n"
+         "# TYPE moat_messages_sent_total counter\nmoat_messages_sent_total %llu\n",
+         (unsigned long long)t.msgs_out);
+    EMIT("# HELP moat_messages_dropped_total Messages dropped (queue limits).\n"
+         "# TYPE moat_messages_dropped_total counter\nmoat_messages_dropped_total %llu\n",
+         (unsigned long long)atomic_load(&b->stats.msgs_dropped));
+    EMIT("# HELP moat_bytes_received_total Bytes received from MQTT clients.\n"
+         "# TYPE moat_bytes_received_total counter\nmoat_bytes_received_total %llu\n",
+         (unsigned long long)t.bytes_in);
+    EMIT("# HELP moat_bytes_sent_total Bytes sent to MQTT clients.\n"
+         "# TYPE moat_bytes_sent_total counter\nmoat_bytes_sent_total %llu\n",
+         (unsigned long long)t.bytes_out);
+    moat_tls_stats st;
+    moat_tls_stats_get(&st);
+    EMIT("# HELP moat_tls_handshakes_total TLS handshakes by result and failure reason.\n"
+         "# TYPE moat_tls_handshakes_total counter\n");
+    EMIT("moat_tls_handshakes_total{result=\"ok\",reason=\"\"} %llu\n",
+         (unsigned long long)st.handshakes_ok);
+    for (int f = 1; f < MOAT_TLS_FAIL__COUNT; f++)
+        EMIT("moat_tls_handshakes_total{result=\"failed\",reason=\"%s\"} %llu\n",
+             moat_tls_fail_name((moat_tls_fail)f), (unsigned long long)st.failed[f]);
+    EMIT("# HELP moat_tls_certificate_expiry_seconds When each TLS listener's certificate "
+         "expires (Unix time).\n# TYPE moat_tls_certificate_expiry_seconds gauge\n");
+    for (uint32_t i = 0; i < b->n_listeners; i++) {
+        if (!b->listeners[i].is_tls)
+            continue;
+        moat_tls_ctx *ctx = moat_tls_slot_get(&b->listeners[i].tls_slot);
+        if (ctx)
+            EMIT("moat_tls_certificate_expiry_seconds{listener=\"%s\"} %lld\n",
+                 b->listeners[i].label, (long long)moat_tls_ctx_not_after(ctx));
+        moat_tls_ctx_unref(ctx);
+    }
+#undef EMIT
+    rs->status = 200;
+    rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static const char index_html[] =
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>moat</title></head>"
+    "<body><h1>moat</h1><p>The web interface is being built. The HTTP API is served under "
+    "<code>/api/v1/</code>: log in with <code>POST /api/v1/login</code>.</p></body></html>\n";
+
+void api_handle(const http_req *rq, http_resp *rs)
+{
+    rs->status = 404;
+    if (path_is(rq, "/") && (method_is(rq, "GET") || method_is(rq, "HEAD"))) {
+        rs->status = 200;
+        rs->content_type = "text/html; charset=utf-8";
+        moat_buf_append(&rs->body, index_html, sizeof index_html - 1);
+        return;
+    }
+    if (path_is(rq, "/api/v1/login")) {
+        if (!method_is(rq, "POST")) {
+            resp_header(rs, "Allow: POST\r\n");
+            resp_json_error(rs, 405, "method_not_allowed", "use POST");
+            return;
+        }
+        login(rq, rs);
+        return;
+    }
+    const char *tok = NULL;
+    size_t tlen = 0;
+    char user[64];
+    if (!request_token(rq, &tok, &tlen) ||
+        !auth_token_user(rq->b->dash, tok, tlen, user, sizeof user)) {
+        resp_header(rs, "WWW-Authenticate: Bearer realm=\"moat\"\r\n");
+        resp_json_error(rs, 401, "unauthorized",
+                        "log in first: POST /api/v1/login, then send Authorization: Bearer TOKEN");
+        return;
+    }
+    bool get = method_is(rq, "GET") || method_is(rq, "HEAD");
+    if (path_is(rq, "/api/v1/logout") && method_is(rq, "POST")) {
+        auth_logout(rq->b->dash, tok, tlen);
+        resp_header(rs,
+                    "Set-Cookie: moat_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict\r\n");
+        rs->status = 204;
+    } else if (path_is(rq, "/api/v1/listeners") && get) {
+        listeners(rq, rs);
+    } else if (path_is(rq, "/api/v1/stats") && get) {
+        stats(rq, rs);
+    } else if (path_is(rq, "/api/v1/clients") && get) {
+        clients(rq, rs);
+    } else if (rq->h->path.len > 16 && !memcmp(rq->h->path.p, "/api/v1/clients/", 16) &&
+               method_is(rq, "DELETE")) {
+        char id[1024];
+        size_t n = 0;
+        for (size_t i = 16; i < rq->h->path.len && n + 1 < sizeof id; i++) {
+            unsigned v;
+            const char *p = rq->h->path.p + i;
+            if (*p == '%' && rq->h->path.len - i >= 3 && sscanf(p + 1, "%2x", &v) == 1) {
+                id[n++] = (char)v;
+                i += 2;
+            } else {
+                id[n++] = *p;
+            }
+        }
+        kick(rq, rs, id, n, user);
+    } else if (path_is(rq, "/metrics") && get) {
+        metrics(rq, rs);
+    } else {
+        resp_json_error(rs, 404, "not_found", "no such API route");
+    }
+}
