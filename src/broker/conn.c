@@ -15,6 +15,7 @@
 
 #define READ_BUDGET (256 * 1024) /* per event, so one client cannot starve others */
 #define OUT_HIGH_WATER (512 * 1024)
+#define OUT_FREE_AT 1024 /* drained output buffers up to this size are freed */
 
 void conn_ref(moat_conn *c)
 {
@@ -25,10 +26,13 @@ static void conn_free(moat_conn *c)
 {
     moat_buf_free(&c->in);
     moat_buf_free(&c->out);
-    for (uint32_t i = 0; i < c->alias_in_cap; i++)
-        free(c->alias_in[i]);
-    free(c->alias_in);
-    moat_map_free(&c->alias_out);
+    if (c->alias) {
+        for (uint32_t i = 0; i < c->alias->in_cap; i++)
+            free(c->alias->in[i]);
+        free(c->alias->in);
+        moat_map_free(&c->alias->out);
+        free(c->alias);
+    }
     msg_unref(c->will);
     free(c->client_id);
     free(c->username);
@@ -72,6 +76,10 @@ static moat_err conn_write_out(moat_conn *c)
         WSTAT_ADD(c->worker, bytes_sent, n);
         moat_buf_consume(&c->out, n);
     }
+    /* A small buffer goes back as soon as it drains (the CONNACK of an idle
+     * client): freed later, buffers of many new clients would leave holes. */
+    if (c->out.cap && c->out.cap <= OUT_FREE_AT && !moat_buf_avail(&c->out))
+        moat_buf_free(&c->out);
     if (c->state != CS_CLOSED)
         update_write_interest(c);
     return MOAT_OK;
@@ -109,7 +117,9 @@ static void apply_alias(moat_conn *c, const moat_msg *m, mqtt_packet *p)
 {
     if (!c->alias_max_out || m->topic_len == 0)
         return;
-    uintptr_t a = (uintptr_t)moat_map_get(&c->alias_out, m->topic, m->topic_len);
+    if (!c->alias && !(c->alias = calloc(1, sizeof *c->alias)))
+        return;
+    uintptr_t a = (uintptr_t)moat_map_get(&c->alias->out, m->topic, m->topic_len);
     if (a) {
         p->props.has |= MQTT_HAS(MQTT_PROP_TOPIC_ALIAS);
         p->props.topic_alias = (uint16_t)a;
@@ -119,7 +129,7 @@ static void apply_alias(moat_conn *c, const moat_msg *m, mqtt_packet *p)
     if (c->alias_out_next >= c->alias_max_out)
         return;
     a = ++c->alias_out_next;
-    if (moat_map_put(&c->alias_out, m->topic, m->topic_len, (void *)a, NULL) != MOAT_OK) {
+    if (moat_map_put(&c->alias->out, m->topic, m->topic_len, (void *)a, NULL) != MOAT_OK) {
         c->alias_out_next--;
         return;
     }
@@ -164,7 +174,7 @@ static bool encode_publish(moat_conn *c, qentry *e, int64_t now_wall)
     if (err) {
         /* Never sent: forget an alias this PUBLISH would have introduced. */
         if (c->alias_out_next != alias_before) {
-            moat_map_del(&c->alias_out, m->topic, m->topic_len);
+            moat_map_del(&c->alias->out, m->topic, m->topic_len);
             c->alias_out_next = alias_before;
         }
         return false;

@@ -138,49 +138,57 @@ enum conn_state { CS_NEW = 0, CS_CONNECTED, CS_CLOSING, CS_CLOSED };
 
 typedef struct moat_listener moat_listener;
 
+/* "[" INET6_ADDRSTRLEN - 1 "]:65535" and the NUL. */
+#define CONN_PEER_MAX 54
+
+/* Topic aliases of a v5 connection, allocated when first used. */
+typedef struct conn_aliases {
+    char **in; /* inbound (client->server), by number */
+    uint32_t in_cap;
+    moat_map out; /* outbound: topic -> alias */
+} conn_aliases;
+
+/* Fields are grouped by size so that the struct has no holes: one is kept
+ * per connection, idle ones included. */
 struct moat_conn {
-    atomic_uint refs;
-    atomic_bool dirty; /* queued on its worker's dirty list */
     moat_worker *worker;
     moat_listener *listener;
     moat_transport *tr; /* &tcp, or a filter (TLS) over it */
     moat_transport tcp;
     uint64_t id;
-    enum conn_state state;
-    uint8_t version; /* 0 until CONNECT */
-    bool over_limit; /* accepted past a connection limit: refuse CONNECT */
-    bool want_write; /* EPOLLOUT armed */
-    bool graceful;   /* DISCONNECT 0x00 received: no will */
+    char *tls_desc; /* owned: "TLSv1.3 TLS_AES_128_GCM_SHA256 cert=CN=..." for the log */
+    moat_buf in, out;
+    int64_t last_rx; /* monotonic ms */
+    int64_t created;
+    /* From CONNECT; valid while connected. */
+    char *client_id;
+    char *username;
+    conn_aliases *alias; /* NULL until a topic alias is used */
+    /* will from CONNECT */
+    moat_msg *will;
+    const char *close_text;
+    moat_session *session; /* guarded by b->lock */
+    atomic_uint refs;
+    uint32_t hs_timeout_ms;
+    uint32_t max_packet_out; /* client's maximum packet size (0 = none) */
+    uint32_t will_delay;
+    uint16_t keep_alive;     /* seconds, as in force */
+    uint16_t recv_max;       /* how many QoS>0 we may have unacked at the client */
+    uint16_t alias_max_out;  /* client's topic alias maximum */
+    uint16_t alias_out_next; /* outbound aliases given so far */
+    atomic_bool dirty;       /* queued on its worker's dirty list */
+    uint8_t state;           /* enum conn_state */
+    uint8_t version;         /* 0 until CONNECT */
+    uint8_t will_qos;
+    uint8_t close_reason; /* reason logged at close */
+    bool over_limit;      /* accepted past a connection limit: refuse CONNECT */
+    bool want_write;      /* EPOLLOUT armed */
+    bool graceful;        /* DISCONNECT 0x00 received: no will */
     bool is_loopback_peer;
     bool tls;           /* the transport is TLS (maybe over something else) */
     bool cert_verified; /* a client certificate was presented and verified */
     bool request_problem_info;
-    char peer[64];  /* "ip:port" */
-    char *tls_desc; /* owned: "TLSv1.3 TLS_AES_128_GCM_SHA256 cert=CN=..." for the log */
-    uint32_t hs_timeout_ms;
-    moat_buf in, out;
-    int64_t last_rx; /* monotonic ms */
-    int64_t created;
-    uint16_t keep_alive; /* seconds, as in force */
-    /* From CONNECT; valid while connected. */
-    char *client_id;
-    char *username;
-    /* Client's v5 limits */
-    uint16_t recv_max;       /* how many QoS>0 we may have unacked at the client */
-    uint32_t max_packet_out; /* client's maximum packet size (0 = none) */
-    uint16_t alias_max_out;  /* client's topic alias maximum */
-    /* topic aliases: inbound (client->server) by number, outbound by topic */
-    char **alias_in;
-    uint32_t alias_in_cap;
-    moat_map alias_out;
-    uint16_t alias_out_next;
-    /* will from CONNECT */
-    moat_msg *will;
-    uint8_t will_qos;
-    uint32_t will_delay;
-    uint8_t close_reason; /* reason logged at close */
-    const char *close_text;
-    moat_session *session; /* guarded by b->lock */
+    char peer[CONN_PEER_MAX]; /* "ip:port" or "[ipv6]:port" */
 };
 
 /* ------------------------------------------------------------- broker */
