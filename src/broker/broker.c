@@ -297,6 +297,7 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
     pthread_mutex_init(&b->lock, NULL);
     b->started_at = wall_ms();
     atomic_init(&b->next_conn_id, 1);
+    b->sessions.borrow_keys = true; /* keyed by each session's own client_id */
     moat_err e = moat_subtree_new(&b->subs);
     e = e ? e : moat_rettree_new(&b->retained);
     if (e) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/rcstr.h"
 #include "broker/internal.h"
 
 #define READ_BUDGET (256 * 1024) /* per event, so one client cannot starve others */
@@ -34,7 +35,7 @@ static void conn_free(moat_conn *c)
         free(c->alias);
     }
     msg_unref(c->will);
-    free(c->client_id);
+    moat_rcstr_unref(c->client_id);
     free(c->username);
     free(c->tls_desc);
     free(c);

@@ -105,31 +105,30 @@ typedef struct sess_sub {
 #define SUBOPT_RH_SHIFT 4
 
 struct moat_session {
-    char *client_id;
-    size_t client_id_len;
-    moat_conn *conn; /* NULL when offline */
-    uint8_t version;
-    bool persistent;         /* stored in the store (expiry > 0) */
-    uint32_t expiry;         /* seconds, as granted */
+    char *client_id;         /* counted (base/rcstr.h), shared with the connection */
+    moat_conn *conn;         /* NULL when offline */
     int64_t disconnected_at; /* wall ms, when offline */
     uint64_t next_seq;       /* store sequence for queued messages */
-    uint16_t next_pid;
-    qlist inflight;    /* sent, not yet acknowledged (order of sending) */
-    qlist queue;       /* waiting to be sent */
-    uint64_t *pid_map; /* packet ids in flight, for large windows (session.c) */
-    uint32_t n_subs, cap_subs;
+    qlist inflight;          /* sent, not yet acknowledged (order of sending) */
+    qlist queue;             /* waiting to be sent */
+    uint64_t *pid_map;       /* packet ids in flight, for large windows (session.c) */
     sess_sub *subs;
     /* inbound QoS 2 packet ids received but not yet released */
     uint16_t *awaiting_rel;
-    uint32_t n_awaiting_rel, cap_awaiting_rel;
     /* will, kept while a delayed will is pending after disconnect */
     moat_msg *will;
-    uint8_t will_qos;
     int64_t will_at; /* wall ms; 0 = no pending will */
     /* routing scratch */
     uint64_t route_epoch;
     uint32_t route_idx;
+    uint32_t client_id_len;
+    uint32_t expiry; /* seconds, as granted */
+    uint32_t n_subs, cap_subs;
+    uint32_t n_awaiting_rel, cap_awaiting_rel;
     uint32_t dropped; /* messages dropped at max_mqueue_len */
+    uint16_t next_pid;
+    uint8_t version;
+    bool persistent; /* stored in the store (expiry > 0) */
 };
 
 /* --------------------------------------------------------------- conn */
@@ -336,7 +335,8 @@ moat_err handle_disconnect(moat_conn *c, mqtt_packet *p);
 void session_on_conn_closed(moat_conn *c);
 
 /* session.c (lock held for all) */
-moat_session *session_new(moat_broker *b, const char *id, size_t idlen);
+/* id: a counted string (base/rcstr.h); the session takes a reference. */
+moat_session *session_new(moat_broker *b, char *id, size_t idlen);
 void session_destroy(moat_broker *b, moat_session *s); /* removes subs, store, frees */
 void session_enqueue(moat_broker *b, moat_session *s, moat_msg *m, uint8_t qos, bool retain,
                      const uint32_t *sub_ids, uint8_t n_sub_ids);
