@@ -461,6 +461,17 @@ static const char *read_error_text(moat_conn *c, moat_err e)
     return e == MOAT_EOF ? "connection closed by peer" : "read error";
 }
 
+static void on_io(moat_loop *l, int fd, void *arg, unsigned ev);
+
+/* A posted re-read: see the end of on_readable. */
+static void read_pending(moat_loop *l, void *arg)
+{
+    moat_conn *c = arg;
+    if (c->state != CS_CLOSED)
+        on_io(l, c->tr->fd, c, MOAT_EV_READ);
+    conn_unref(c);
+}
+
 static void on_readable(moat_conn *c)
 {
     size_t budget = READ_BUDGET;
@@ -481,6 +492,14 @@ static void on_readable(moat_conn *c)
             return;
         if (n < WORKER_RBUF && !c->tr->ops->has_pending(c->tr))
             break;
+    }
+    /* Stopped at the budget with bytes inside the transport (TLS records
+     * read ahead): the fd may have nothing left, so no event would come for
+     * them. Come back once the other ready connections had their turn. */
+    if (budget == 0 && c->state != CS_CLOSED && c->tr->ops->has_pending(c->tr)) {
+        conn_ref(c);
+        if (moat_loop_post(c->worker->loop, read_pending, c) != MOAT_OK)
+            conn_unref(c);
     }
 }
 
