@@ -287,11 +287,14 @@ void conn_close(moat_conn *c, uint8_t reason, const char *text, bool disconnect)
     bool was_connected = c->state == CS_CONNECTED;
     c->state = CS_CLOSED;
     char why[512]; /* text may belong to the transport, which goes first */
-    snprintf(why, sizeof why, "%s", text ? text : "normal");
+    text = text ? text : "normal";
+    size_t tl = strnlen(text, sizeof why - 1); /* a copy without printf: once per client */
+    memcpy(why, text, tl);
+    why[tl] = '\0';
     text = why;
     if (moat_buf_avail(&c->out))
         conn_write_out(c); /* best effort: CONNACK/DISCONNECT with the reason */
-    moat_loop_del_fd(c->worker->loop, c->tr->fd);
+    moat_loop_forget_fd(c->worker->loop, c->tr->fd); /* the close takes it out of epoll */
     c->tr->ops->close(c->tr);
     c->tr = NULL;
     if (was_connected) {
@@ -578,9 +581,7 @@ static void on_tls_handshake(moat_transport *t, void *arg)
 moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sockaddr *sa)
 {
     moat_broker *b = w->b;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    moat_conn *c = calloc(1, sizeof *c);
+    moat_conn *c = calloc(1, sizeof *c); /* TCP_NODELAY: inherited from the listener */
     if (!c) {
         close(fd);
         return MOAT_ENOMEM;

@@ -171,6 +171,13 @@ void moat_loop_del_fd(moat_loop *l, int fd)
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
+void moat_loop_forget_fd(moat_loop *l, int fd)
+{
+    fd_slot *s = slot_of(l, fd);
+    if (s)
+        s->live = false; /* events already fetched for it are dropped by live/gen */
+}
+
 static void dispatch(moat_loop *l, const struct epoll_event *ev)
 {
     int fd = (int)(uint32_t)ev->data.u64;
