@@ -147,8 +147,8 @@ typedef struct conn_aliases {
     moat_map out; /* outbound: topic -> alias */
 } conn_aliases;
 
-/* Fields are grouped by size so that the struct has no holes: one is kept
- * per connection, idle ones included. */
+/* Fields are grouped by size (8, 4, 2, 1 bytes, then peer) so that the
+ * struct has no holes: one is kept per connection, idle ones included. */
 struct moat_conn {
     moat_worker *worker;
     moat_listener *listener;
@@ -160,7 +160,7 @@ struct moat_conn {
     int64_t last_rx; /* monotonic ms */
     int64_t created;
     /* From CONNECT; valid while connected. */
-    char *client_id;
+    char *client_id; /* counted (base/rcstr.h): moat_rcstr_new/_unref, never free() */
     char *username;
     conn_aliases *alias; /* NULL until a topic alias is used */
     /* will from CONNECT */
