@@ -70,13 +70,17 @@ moat_err moat_map_put(moat_map *m, const void *k, size_t kl, void *v, void **old
         if (old)
             *old = s->value;
         s->value = v;
+        if (m->borrow_keys)
+            s->key = (char *)k; /* the caller's key may end before the earlier one */
         return MOAT_OK;
     }
-    char *copy = malloc(kl + 1);
+    char *copy = m->borrow_keys ? (char *)k : malloc(kl + 1);
     if (!copy)
         return MOAT_ENOMEM;
-    memcpy(copy, k, kl);
-    copy[kl] = '\0';
+    if (!m->borrow_keys) {
+        memcpy(copy, k, kl);
+        copy[kl] = '\0';
+    }
     *s = (moat_map_slot){copy, kl, h, v};
     m->count++;
     return MOAT_OK;
@@ -91,7 +95,8 @@ void *moat_map_del(moat_map *m, const void *k, size_t kl)
     if (!m->slots[i].key)
         return NULL;
     void *v = m->slots[i].value;
-    free(m->slots[i].key);
+    if (!m->borrow_keys)
+        free(m->slots[i].key);
     m->slots[i].key = NULL;
     m->count--;
     /* Backward-shift: move later entries of the probe run into the hole. */
@@ -119,8 +124,10 @@ moat_map_slot *moat_map_next(const moat_map *m, size_t *i)
 
 void moat_map_free(moat_map *m)
 {
-    for (size_t i = 0; i < m->cap; i++)
+    for (size_t i = 0; i < m->cap && !m->borrow_keys; i++)
         free(m->slots[i].key);
     free(m->slots);
+    bool borrow = m->borrow_keys;
     *m = (moat_map)MOAT_MAP_INIT;
+    m->borrow_keys = borrow;
 }

@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* A hash map from byte-string keys to pointers (open addressing, linear
  * probing, tombstone-free backward-shift deletion). Keys are copied and owned
- * by the map; values are not owned. Not thread-safe. */
+ * by the map unless borrow_keys is set; values are not owned. Not thread-safe. */
 #ifndef MOAT_MAP_H
 #define MOAT_MAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "base/err.h"
 
 typedef struct moat_map_slot {
-    char *key; /* NUL-terminated copy; NULL = empty slot */
+    char *key; /* NUL-terminated copy (or the caller's, borrowed); NULL = empty slot */
     size_t klen;
     uint64_t hash;
     void *value;
@@ -21,6 +22,10 @@ typedef struct moat_map {
     moat_map_slot *slots;
     size_t cap; /* power of two or 0 */
     size_t count;
+    /* Keys are the caller's: put keeps the pointer it is given, which must
+     * stay valid (and NUL-terminated) while its entry is in the map; del and
+     * free leave keys alone. Set before the first put. */
+    bool borrow_keys;
 } moat_map;
 
 #define MOAT_MAP_INIT                                                                              \

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,8 +266,11 @@ static moat_err bind_listener(moat_listener *l, char *err, size_t errlen)
     }
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    if (fd >= 0)
+    if (fd >= 0) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* Accepted sockets inherit it (Linux): no system call per client. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
         snprintf(err, errlen, "%s: listener %s: cannot listen on %s:%u: %s", l->conf.origin,
                  l->label, l->conf.bind, l->conf.port, strerror(errno));
@@ -338,6 +342,7 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
     pthread_mutex_init(&b->lock, NULL);
     b->started_at = wall_ms();
     atomic_init(&b->next_conn_id, 1);
+    b->sessions.borrow_keys = true; /* keyed by each session's own client_id */
     moat_err e = moat_subtree_new(&b->subs);
     e = e ? e : moat_rettree_new(&b->retained);
     if (e) {

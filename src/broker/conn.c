@@ -12,10 +12,12 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/rcstr.h"
 #include "broker/internal.h"
 
 #define READ_BUDGET (256 * 1024) /* per event, so one client cannot starve others */
 #define OUT_HIGH_WATER (512 * 1024)
+#define OUT_FREE_AT 1024 /* drained output buffers up to this size are freed */
 
 void conn_ref(moat_conn *c)
 {
@@ -26,12 +28,15 @@ static void conn_free(moat_conn *c)
 {
     moat_buf_free(&c->in);
     moat_buf_free(&c->out);
-    for (uint32_t i = 0; i < c->alias_in_cap; i++)
-        free(c->alias_in[i]);
-    free(c->alias_in);
-    moat_map_free(&c->alias_out);
+    if (c->alias) {
+        for (uint32_t i = 0; i < c->alias->in_cap; i++)
+            free(c->alias->in[i]);
+        free(c->alias->in);
+        moat_map_free(&c->alias->out);
+        free(c->alias);
+    }
     msg_unref(c->will);
-    free(c->client_id);
+    moat_rcstr_unref(c->client_id);
     free(c->username);
     free(c->tls_desc);
     free(c->proxy_cn);
@@ -74,6 +79,10 @@ static moat_err conn_write_out(moat_conn *c)
         WSTAT_ADD(c->worker, bytes_sent, n);
         moat_buf_consume(&c->out, n);
     }
+    /* A small buffer goes back as soon as it drains (the CONNACK of an idle
+     * client): freed later, buffers of many new clients would leave holes. */
+    if (c->out.cap && c->out.cap <= OUT_FREE_AT && !moat_buf_avail(&c->out))
+        moat_buf_free(&c->out);
     if (c->state != CS_CLOSED)
         update_write_interest(c);
     return MOAT_OK;
@@ -111,7 +120,9 @@ static void apply_alias(moat_conn *c, const moat_msg *m, mqtt_packet *p)
 {
     if (!c->alias_max_out || m->topic_len == 0)
         return;
-    uintptr_t a = (uintptr_t)moat_map_get(&c->alias_out, m->topic, m->topic_len);
+    if (!c->alias && !(c->alias = calloc(1, sizeof *c->alias)))
+        return;
+    uintptr_t a = (uintptr_t)moat_map_get(&c->alias->out, m->topic, m->topic_len);
     if (a) {
         p->props.has |= MQTT_HAS(MQTT_PROP_TOPIC_ALIAS);
         p->props.topic_alias = (uint16_t)a;
@@ -121,7 +132,7 @@ static void apply_alias(moat_conn *c, const moat_msg *m, mqtt_packet *p)
     if (c->alias_out_next >= c->alias_max_out)
         return;
     a = ++c->alias_out_next;
-    if (moat_map_put(&c->alias_out, m->topic, m->topic_len, (void *)a, NULL) != MOAT_OK) {
+    if (moat_map_put(&c->alias->out, m->topic, m->topic_len, (void *)a, NULL) != MOAT_OK) {
         c->alias_out_next--;
         return;
     }
@@ -166,7 +177,7 @@ static bool encode_publish(moat_conn *c, qentry *e, int64_t now_wall)
     if (err) {
         /* Never sent: forget an alias this PUBLISH would have introduced. */
         if (c->alias_out_next != alias_before) {
-            moat_map_del(&c->alias_out, m->topic, m->topic_len);
+            moat_map_del(&c->alias->out, m->topic, m->topic_len);
             c->alias_out_next = alias_before;
         }
         return false;
@@ -278,13 +289,16 @@ void conn_close(moat_conn *c, uint8_t reason, const char *text, bool disconnect)
     bool was_connected = c->state == CS_CONNECTED;
     c->state = CS_CLOSED;
     char why[512]; /* text may belong to the transport, which goes first */
-    snprintf(why, sizeof why, "%s", text ? text : "normal");
+    text = text ? text : "normal";
+    size_t tl = strnlen(text, sizeof why - 1); /* a copy without printf: once per client */
+    memcpy(why, text, tl);
+    why[tl] = '\0';
     text = why;
     if (moat_buf_avail(&c->out))
         conn_write_out(c); /* best effort: CONNACK/DISCONNECT with the reason */
     if (reason == MQTT_RC_SERVER_SHUTTING_DOWN && c->listener->is_ws)
         moat_ws_set_close(c->tr, MOAT_WS_CLOSE_GOING_AWAY, "server shutting down");
-    moat_loop_del_fd(c->worker->loop, c->tr->fd);
+    moat_loop_forget_fd(c->worker->loop, c->tr->fd); /* the close takes it out of epoll */
     c->tr->ops->close(c->tr);
     c->tr = NULL;
     if (was_connected) {
@@ -456,6 +470,17 @@ static const char *read_error_text(moat_conn *c, moat_err e)
     return e == MOAT_EOF ? "connection closed by peer" : "read error";
 }
 
+static void on_io(moat_loop *l, int fd, void *arg, unsigned ev);
+
+/* A posted re-read: see the end of on_readable. */
+static void read_pending(moat_loop *l, void *arg)
+{
+    moat_conn *c = arg;
+    if (c->state != CS_CLOSED)
+        on_io(l, c->tr->fd, c, MOAT_EV_READ);
+    conn_unref(c);
+}
+
 static void on_readable(moat_conn *c)
 {
     size_t budget = READ_BUDGET;
@@ -476,6 +501,14 @@ static void on_readable(moat_conn *c)
             return;
         if (n < WORKER_RBUF && !c->tr->ops->has_pending(c->tr))
             break;
+    }
+    /* Stopped at the budget with bytes inside the transport (TLS records
+     * read ahead): the fd may have nothing left, so no event would come for
+     * them. Come back once the other ready connections had their turn. */
+    if (budget == 0 && c->state != CS_CLOSED && c->tr->ops->has_pending(c->tr)) {
+        conn_ref(c);
+        if (moat_loop_post(c->worker->loop, read_pending, c) != MOAT_OK)
+            conn_unref(c);
     }
 }
 
@@ -713,9 +746,7 @@ static void on_ws_open(moat_transport *t, const moat_http_request *req, void *ar
 moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sockaddr *sa)
 {
     moat_broker *b = w->b;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    moat_conn *c = calloc(1, sizeof *c);
+    moat_conn *c = calloc(1, sizeof *c); /* TCP_NODELAY: inherited from the listener */
     if (!c) {
         close(fd);
         return MOAT_ENOMEM;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/rcstr.h"
 #include "broker/internal.h"
 
 /* v3 CONNACK return codes */
@@ -212,6 +213,9 @@ static bool attach_session(moat_conn *c, bool clean, uint32_t expiry)
             s->will = NULL;
             s->will_at = 0;
         }
+        /* One copy of the identifier for the connection and its session. */
+        moat_rcstr_unref(c->client_id);
+        c->client_id = moat_rcstr_ref(s->client_id);
     } else {
         s = session_new(b, c->client_id, idlen);
         if (!s)
@@ -241,7 +245,7 @@ static moat_err assign_client_id(moat_conn *c)
     pthread_mutex_unlock(&b->lock);
     snprintf(id, sizeof id, "moat-%lx-%x-%llx", (unsigned long)(b->started_at / 1000), n,
              (unsigned long long)c->id);
-    c->client_id = strdup(id);
+    c->client_id = moat_rcstr_new(id, strlen(id));
     return c->client_id ? MOAT_OK : MOAT_ENOMEM;
 }
 
@@ -291,9 +295,9 @@ static uint8_t apply_cert_identity(moat_conn *c, const char **why)
         *why = "the client certificate lacks the field peer_cert_as_clientid names";
         if (peer_identity(c, lc->peer_cert_as_clientid, id, sizeof id) != MOAT_OK)
             return MQTT_RC_CLIENT_ID_INVALID;
-        char *n = strdup(id);
+        char *n = moat_rcstr_new(id, strlen(id));
         if (n) {
-            free(c->client_id);
+            moat_rcstr_unref(c->client_id);
             c->client_id = n;
         }
     }
@@ -327,7 +331,7 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
             return MOAT_ENOMEM;
         assigned = true;
     } else {
-        c->client_id = dup_bin(cid);
+        c->client_id = moat_rcstr_new(cid->p, cid->len);
         if (!c->client_id)
             return MOAT_ENOMEM;
     }

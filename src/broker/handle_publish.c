@@ -37,28 +37,31 @@ static moat_err resolve_alias(moat_conn *c, mqtt_packet *p, mqtt_bin *topic)
         c->close_text = "topic alias out of range (mqtt.max_topic_alias)";
         return MOAT_EPROTOCOL;
     }
+    if (!c->alias && !(c->alias = calloc(1, sizeof *c->alias)))
+        return MOAT_ENOMEM;
+    conn_aliases *al = c->alias;
     if (topic->len) {
-        if (a >= c->alias_in_cap) {
+        if (a >= al->in_cap) {
             uint32_t nc = a + 1u < 16 ? 16 : a + 1u;
-            char **n = realloc(c->alias_in, nc * sizeof *n);
+            char **n = realloc(al->in, nc * sizeof *n);
             if (!n)
                 return MOAT_ENOMEM;
-            memset(n + c->alias_in_cap, 0, (nc - c->alias_in_cap) * sizeof *n);
-            c->alias_in = n;
-            c->alias_in_cap = nc;
+            memset(n + al->in_cap, 0, (nc - al->in_cap) * sizeof *n);
+            al->in = n;
+            al->in_cap = nc;
         }
         char *t = strndup((const char *)topic->p, topic->len);
         if (!t)
             return MOAT_ENOMEM;
-        free(c->alias_in[a]);
-        c->alias_in[a] = t;
+        free(al->in[a]);
+        al->in[a] = t;
         return MOAT_OK;
     }
-    if (a >= c->alias_in_cap || !c->alias_in[a]) {
+    if (a >= al->in_cap || !al->in[a]) {
         c->close_text = "unknown topic alias";
         return MOAT_EPROTOCOL;
     }
-    *topic = (mqtt_bin){(const uint8_t *)c->alias_in[a], (uint32_t)strlen(c->alias_in[a])};
+    *topic = (mqtt_bin){(const uint8_t *)al->in[a], (uint32_t)strlen(al->in[a])};
     return MOAT_OK;
 }
 

@@ -107,31 +107,30 @@ typedef struct sess_sub {
 #define SUBOPT_RH_SHIFT 4
 
 struct moat_session {
-    char *client_id;
-    size_t client_id_len;
-    moat_conn *conn; /* NULL when offline */
-    uint8_t version;
-    bool persistent;         /* stored in the store (expiry > 0) */
-    uint32_t expiry;         /* seconds, as granted */
+    char *client_id;         /* counted (base/rcstr.h), shared with the connection */
+    moat_conn *conn;         /* NULL when offline */
     int64_t disconnected_at; /* wall ms, when offline */
     uint64_t next_seq;       /* store sequence for queued messages */
-    uint16_t next_pid;
-    qlist inflight;    /* sent, not yet acknowledged (order of sending) */
-    qlist queue;       /* waiting to be sent */
-    uint64_t *pid_map; /* packet ids in flight, for large windows (session.c) */
-    uint32_t n_subs, cap_subs;
+    qlist inflight;          /* sent, not yet acknowledged (order of sending) */
+    qlist queue;             /* waiting to be sent */
+    uint64_t *pid_map;       /* packet ids in flight, for large windows (session.c) */
     sess_sub *subs;
     /* inbound QoS 2 packet ids received but not yet released */
     uint16_t *awaiting_rel;
-    uint32_t n_awaiting_rel, cap_awaiting_rel;
     /* will, kept while a delayed will is pending after disconnect */
     moat_msg *will;
-    uint8_t will_qos;
     int64_t will_at; /* wall ms; 0 = no pending will */
     /* routing scratch */
     uint64_t route_epoch;
     uint32_t route_idx;
+    uint32_t client_id_len;
+    uint32_t expiry; /* seconds, as granted */
+    uint32_t n_subs, cap_subs;
+    uint32_t n_awaiting_rel, cap_awaiting_rel;
     uint32_t dropped; /* messages dropped at max_mqueue_len */
+    uint16_t next_pid;
+    uint8_t version;
+    bool persistent; /* stored in the store (expiry > 0) */
 };
 
 /* --------------------------------------------------------------- conn */
@@ -140,19 +139,53 @@ enum conn_state { CS_NEW = 0, CS_CONNECTED, CS_CLOSING, CS_CLOSED };
 
 typedef struct moat_listener moat_listener;
 
+/* "[" INET6_ADDRSTRLEN - 1 "]:65535" and the NUL. */
+#define CONN_PEER_MAX 54
+
+/* Topic aliases of a v5 connection, allocated when first used. */
+typedef struct conn_aliases {
+    char **in; /* inbound (client->server), by number */
+    uint32_t in_cap;
+    moat_map out; /* outbound: topic -> alias */
+} conn_aliases;
+
+/* Fields are grouped by size (8, 4, 2, 1 bytes, then peer) so that the
+ * struct has no holes: one is kept per connection, idle ones included. */
 struct moat_conn {
-    atomic_uint refs;
-    atomic_bool dirty; /* queued on its worker's dirty list */
     moat_worker *worker;
     moat_listener *listener;
     moat_transport *tr; /* &tcp, or a filter (TLS) over it */
     moat_transport tcp;
     uint64_t id;
-    enum conn_state state;
-    uint8_t version; /* 0 until CONNECT */
-    bool over_limit; /* accepted past a connection limit: refuse CONNECT */
-    bool want_write; /* EPOLLOUT armed */
-    bool graceful;   /* DISCONNECT 0x00 received: no will */
+    char *tls_desc; /* owned: "TLSv1.3 TLS_AES_128_GCM_SHA256 cert=CN=..." for the log */
+    char *proxy_cn; /* owned: CN of a client certificate a balancer verified (PROXY v2) */
+    moat_buf in, out;
+    int64_t last_rx; /* monotonic ms */
+    int64_t created;
+    /* From CONNECT; valid while connected. */
+    char *client_id; /* counted (base/rcstr.h): moat_rcstr_new/_unref, never free() */
+    char *username;
+    conn_aliases *alias; /* NULL until a topic alias is used */
+    /* will from CONNECT */
+    moat_msg *will;
+    const char *close_text;
+    moat_session *session; /* guarded by b->lock */
+    atomic_uint refs;
+    uint32_t hs_timeout_ms;
+    uint32_t max_packet_out; /* client's maximum packet size (0 = none) */
+    uint32_t will_delay;
+    uint16_t keep_alive;     /* seconds, as in force */
+    uint16_t recv_max;       /* how many QoS>0 we may have unacked at the client */
+    uint16_t alias_max_out;  /* client's topic alias maximum */
+    uint16_t alias_out_next; /* outbound aliases given so far */
+    atomic_bool dirty;       /* queued on its worker's dirty list */
+    uint8_t state;           /* enum conn_state */
+    uint8_t version;         /* 0 until CONNECT */
+    uint8_t will_qos;
+    uint8_t close_reason; /* reason logged at close */
+    bool over_limit;      /* accepted past a connection limit: refuse CONNECT */
+    bool want_write;      /* EPOLLOUT armed */
+    bool graceful;        /* DISCONNECT 0x00 received: no will */
     bool is_loopback_peer;
     bool tls;               /* the transport is TLS (maybe over something else) */
     bool cert_verified;     /* a client certificate was presented and verified */
@@ -160,33 +193,7 @@ struct moat_conn {
     bool via_trusted_proxy; /* the socket peer is in the listener's trusted_proxies */
     bool addr_forwarded;    /* peer is the client a balancer named, not the socket's */
     bool request_problem_info;
-    char peer[64];  /* "ip:port" */
-    char *tls_desc; /* owned: "TLSv1.3 TLS_AES_128_GCM_SHA256 cert=CN=..." for the log */
-    char *proxy_cn; /* owned: CN of a client certificate a balancer verified (PROXY v2) */
-    uint32_t hs_timeout_ms;
-    moat_buf in, out;
-    int64_t last_rx; /* monotonic ms */
-    int64_t created;
-    uint16_t keep_alive; /* seconds, as in force */
-    /* From CONNECT; valid while connected. */
-    char *client_id;
-    char *username;
-    /* Client's v5 limits */
-    uint16_t recv_max;       /* how many QoS>0 we may have unacked at the client */
-    uint32_t max_packet_out; /* client's maximum packet size (0 = none) */
-    uint16_t alias_max_out;  /* client's topic alias maximum */
-    /* topic aliases: inbound (client->server) by number, outbound by topic */
-    char **alias_in;
-    uint32_t alias_in_cap;
-    moat_map alias_out;
-    uint16_t alias_out_next;
-    /* will from CONNECT */
-    moat_msg *will;
-    uint8_t will_qos;
-    uint32_t will_delay;
-    uint8_t close_reason; /* reason logged at close */
-    const char *close_text;
-    moat_session *session; /* guarded by b->lock */
+    char peer[CONN_PEER_MAX]; /* "ip:port" or "[ipv6]:port" */
 };
 
 /* ------------------------------------------------------------- broker */
@@ -343,7 +350,8 @@ moat_err handle_disconnect(moat_conn *c, mqtt_packet *p);
 void session_on_conn_closed(moat_conn *c);
 
 /* session.c (lock held for all) */
-moat_session *session_new(moat_broker *b, const char *id, size_t idlen);
+/* id: a counted string (base/rcstr.h); the session takes a reference. */
+moat_session *session_new(moat_broker *b, char *id, size_t idlen);
 void session_destroy(moat_broker *b, moat_session *s); /* removes subs, store, frees */
 void session_enqueue(moat_broker *b, moat_session *s, moat_msg *m, uint8_t qos, bool retain,
                      const uint32_t *sub_ids, uint8_t n_sub_ids);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/rcstr.h"
 #include "broker/internal.h"
 
 /* ------------------------------------------------------------ qlist */
@@ -203,20 +204,17 @@ static void session_unpersist(moat_broker *b, moat_session *s)
 
 /* ------------------------------------------------------------ lifecycle */
 
-moat_session *session_new(moat_broker *b, const char *id, size_t idlen)
+moat_session *session_new(moat_broker *b, char *id, size_t idlen)
 {
     moat_session *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    s->client_id = malloc(idlen + 1);
-    if (!s->client_id || moat_map_put(&b->sessions, id, idlen, s, NULL) != MOAT_OK) {
-        free(s->client_id);
+    if (moat_map_put(&b->sessions, id, idlen, s, NULL) != MOAT_OK) {
         free(s);
         return NULL;
     }
-    memcpy(s->client_id, id, idlen);
-    s->client_id[idlen] = 0;
-    s->client_id_len = idlen;
+    s->client_id = moat_rcstr_ref(id);
+    s->client_id_len = (uint32_t)idlen;
     s->next_pid = 1;
     return s;
 }
@@ -256,7 +254,7 @@ void session_destroy(moat_broker *b, moat_session *s)
     free(s->pid_map);
     free(s->subs);
     free(s->awaiting_rel);
-    free(s->client_id);
+    moat_rcstr_unref(s->client_id);
     free(s);
 }
 
@@ -409,7 +407,9 @@ static int load_session(void *ctx, const void *k, size_t kl, const void *v, size
     const uint8_t *p = v;
     if (vl < 29)
         return 0;
-    moat_session *s = session_new(b, k, kl);
+    char *id = moat_rcstr_new(k, kl);
+    moat_session *s = id ? session_new(b, id, kl) : NULL;
+    moat_rcstr_unref(id);
     if (!s)
         return 1;
     s->version = p[0];

@@ -29,10 +29,10 @@
 typedef struct fd_slot {
     moat_io_fn fn;
     void *arg;
-    unsigned events;
     uint32_t gen;
+    uint8_t events;
     bool live;
-} fd_slot;
+} fd_slot; /* 24 bytes: one per fd number, idle connections included */
 
 /* Timers live in a pool of nodes so that an id names its node directly:
  * id = gen << 32 | (index + 1). Cancel finds the node in O(1) and removes it
@@ -141,7 +141,7 @@ moat_err moat_loop_add_fd(moat_loop *l, int fd, unsigned events, moat_io_fn fn, 
         return MOAT_ENOMEM;
     if (l->fds[fd].live)
         return MOAT_EEXIST;
-    fd_slot s = {fn, arg, events, l->fds[fd].gen + 1, true};
+    fd_slot s = {fn, arg, l->fds[fd].gen + 1, (uint8_t)events, true};
     if (ctl(l, EPOLL_CTL_ADD, fd, &s) < 0)
         return errno == EEXIST ? MOAT_EEXIST : errno_err();
     l->fds[fd] = s;
@@ -154,7 +154,7 @@ moat_err moat_loop_mod_fd(moat_loop *l, int fd, unsigned events)
     if (!s)
         return MOAT_ENOTFOUND;
     fd_slot next = *s;
-    next.events = events;
+    next.events = (uint8_t)events;
     if (ctl(l, EPOLL_CTL_MOD, fd, &next) < 0)
         return errno_err();
     *s = next;
@@ -169,6 +169,13 @@ void moat_loop_del_fd(moat_loop *l, int fd)
     s->live = false;
     /* Fails harmlessly when the caller closed fd first: epoll dropped it. */
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+void moat_loop_forget_fd(moat_loop *l, int fd)
+{
+    fd_slot *s = slot_of(l, fd);
+    if (s)
+        s->live = false; /* events already fetched for it are dropped by live/gen */
 }
 
 static void dispatch(moat_loop *l, const struct epoll_event *ev)

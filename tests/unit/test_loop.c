@@ -91,6 +91,7 @@ typedef struct race {
     int rd[2];
     int first_calls, other_calls, fresh_calls;
     int fresh[2];
+    bool forget; /* moat_loop_forget_fd, the close taking it out of epoll */
 } race;
 
 static void on_fresh(moat_loop *l, int fd, void *arg, unsigned events)
@@ -108,17 +109,21 @@ static void on_race(moat_loop *l, int fd, void *arg, unsigned events)
         return;
     }
     int other = fd == r->rd[0] ? r->rd[1] : r->rd[0];
-    moat_loop_del_fd(l, other);
+    if (r->forget)
+        moat_loop_forget_fd(l, other);
+    else
+        moat_loop_del_fd(l, other);
     close(other);
     CHECK_EQ(pipe(r->fresh), 0);
     CHECK_EQ(moat_loop_add_fd(l, r->fresh[0], MOAT_EV_READ, on_fresh, r), MOAT_OK);
     moat_loop_stop(l);
 }
 
-static void test_del_in_callback(void)
+static void del_in_callback(bool forget)
 {
     moat_loop *l = new_loop();
     race r = {0};
+    r.forget = forget;
     int p0[2], p1[2];
     CHECK_EQ(pipe(p0), 0);
     CHECK_EQ(pipe(p1), 0);
@@ -143,6 +148,16 @@ static void test_del_in_callback(void)
     close(p0[1]);
     close(p1[1]);
     moat_loop_free(l);
+}
+
+static void test_del_in_callback(void)
+{
+    del_in_callback(false);
+}
+
+static void test_forget_in_callback(void)
+{
+    del_in_callback(true);
 }
 
 /* ---- timers ---- */
@@ -415,6 +430,7 @@ int main(void)
 {
     TEST(test_fd_events);
     TEST(test_del_in_callback);
+    TEST(test_forget_in_callback);
     TEST(test_timers);
     TEST(test_many_timers);
     TEST(test_million_cancels);
