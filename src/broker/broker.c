@@ -372,7 +372,10 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
             goto fail;
         if (moat_listener_is_tls(&l->conf)) {
             moat_tls_ctx *ctx = NULL;
-            e = tls_listener_build(&l->conf, l->label, &ctx, err, errlen);
+            moat_listener_conf lc = l->conf;
+            tls_override_load(b, l);
+            tls_override_apply(b, l, &lc);
+            e = tls_listener_build(&lc, l->label, &ctx, err, errlen);
             if (e)
                 goto fail;
             moat_tls_slot_init(&l->tls_slot, ctx);

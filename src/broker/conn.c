@@ -754,6 +754,11 @@ moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sock
     moat_tcp_transport_init(&c->tcp, fd);
     c->tr = &c->tcp;
     moat_tls_ctx *ctx = l->is_tls ? moat_tls_slot_get(&l->tls_slot) : NULL;
+    if (l->is_tls && !ctx) { /* never serve a TLS port in plain text */
+        c->tr->ops->close(c->tr);
+        free(c);
+        return MOAT_EINVAL;
+    }
     if (ctx) {
         moat_transport *t = NULL;
         moat_err te = moat_tls_transport_new(ctx, c->tr, &t);

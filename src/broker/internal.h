@@ -204,9 +204,10 @@ struct moat_listener {
     int fd;
     bool loopback;
     atomic_uint count;
-    bool is_tls;  /* ssl, wss: tls_slot holds its context */
-    bool is_ws;   /* ws, wss: ws holds the WebSocket settings */
-    bool is_http; /* http, https: the dashboard, not MQTT */
+    bool is_tls;             /* ssl, wss: tls_slot holds its context */
+    bool is_ws;              /* ws, wss: ws holds the WebSocket settings */
+    bool is_http;            /* http, https: the dashboard, not MQTT */
+    atomic_int tls_uploaded; /* TLS_UPLOADED_*: a certificate uploaded through the dashboard */
     moat_ws_settings ws;
     char *origins_text;             /* check_origins, split in place ... */
     const char **origins;           /* ... into these */
@@ -380,6 +381,14 @@ void retain_store(moat_broker *b, moat_msg *m); /* lock held */
 void broker_publish_will(moat_broker *b, moat_msg *w);
 
 /* tls_listener.c */
+/* Build without logging: every finding goes to r (the dashboard's upload). */
+moat_err tls_listener_try(const moat_listener_conf *lc, moat_tls_ctx **out, moat_cert_report *r);
+/* A certificate uploaded through the dashboard lives in node.data_dir/tls/<type>-<name>/
+ * (cert.pem, key.pem, and ca.pem for two-way) and replaces the configured one. */
+enum { TLS_UPLOADED_NONE = 0, TLS_UPLOADED_ONE_WAY, TLS_UPLOADED_TWO_WAY };
+void tls_upload_dir(const moat_broker *b, const moat_listener *l, char *out, size_t n);
+void tls_override_apply(const moat_broker *b, const moat_listener *l, moat_listener_conf *lc);
+void tls_override_load(const moat_broker *b, moat_listener *l); /* at start-up */
 moat_err tls_listener_build(const moat_listener_conf *lc, const char *label, moat_tls_ctx **out,
                             char *err, size_t errlen);
 moat_err tls_reloader_start(moat_broker *b);

@@ -116,6 +116,69 @@ moat_err tls_listener_build(const moat_listener_conf *lc, const char *label, moa
     return build(lc, label, out, NULL, err, errlen);
 }
 
+moat_err tls_listener_try(const moat_listener_conf *lc, moat_tls_ctx **out, moat_cert_report *r)
+{
+    moat_tls_conf tc;
+    char verr[256];
+    if (map_conf(lc, &tc, verr, sizeof verr) != MOAT_OK)
+        return MOAT_EINVAL;
+    return moat_tls_ctx_new(&tc, out, r);
+}
+
+/* ------------------------------------------- certificates uploaded by API */
+
+void tls_upload_dir(const moat_broker *b, const moat_listener *l, char *out, size_t n)
+{
+    snprintf(out, n, "%s/tls/%s-%s", b->conf.data_dir, l->conf.type, l->conf.name);
+}
+
+/* dir + name into a 512-byte path field (the caller checked the length) */
+static void set_path(char field[512], const char *dir, const char *name)
+{
+    size_t dl = strlen(dir), nl = strlen(name);
+    memcpy(field, dir, dl);
+    memcpy(field + dl, name, nl + 1);
+}
+
+void tls_override_apply(const moat_broker *b, const moat_listener *l, moat_listener_conf *lc)
+{
+    int mode = atomic_load(&l->tls_uploaded);
+    if (!mode)
+        return;
+    char dir[700];
+    tls_upload_dir(b, l, dir, sizeof dir);
+    if (strlen(dir) + sizeof "/cert.pem" > sizeof lc->certfile)
+        return; /* the upload refuses such a data_dir (see tls_upload_dir's callers) */
+    set_path(lc->certfile, dir, "/cert.pem");
+    set_path(lc->keyfile, dir, "/key.pem");
+    lc->certfile2[0] = lc->keyfile2[0] = lc->key_password[0] = 0;
+    if (mode == TLS_UPLOADED_TWO_WAY) {
+        set_path(lc->cacertfile, dir, "/ca.pem");
+        lc->verify = MOAT_VERIFY_PEER;
+        lc->fail_if_no_peer_cert = true;
+    } else {
+        lc->cacertfile[0] = 0;
+        lc->verify = MOAT_VERIFY_NONE;
+        lc->fail_if_no_peer_cert = false;
+        lc->peer_cert_as_username = lc->peer_cert_as_clientid = lc->clientid_must_match = 0;
+    }
+}
+
+void tls_override_load(const moat_broker *b, moat_listener *l)
+{
+    char dir[700], path[760];
+    tls_upload_dir(b, l, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/cert.pem", dir);
+    if (access(path, F_OK) != 0)
+        return;
+    snprintf(path, sizeof path, "%s/ca.pem", dir);
+    atomic_store(&l->tls_uploaded,
+                 access(path, F_OK) == 0 ? TLS_UPLOADED_TWO_WAY : TLS_UPLOADED_ONE_WAY);
+    LOG_NOTICE("listener %s: serving the certificate uploaded through the dashboard (%s), not "
+               "the one in the configuration file",
+               l->label, dir);
+}
+
 moat_err moat_broker_check_tls(const moat_conf *c, char *err, size_t errlen)
 {
     moat_err first = MOAT_OK;
@@ -209,6 +272,7 @@ static void reload_all(tls_reloader *r, const char *why)
                 !strcmp(c->listeners[k].name, l->conf.name))
                 lc = &c->listeners[k];
         moat_listener_conf copy = *lc;
+        tls_override_apply(b, l, &copy);
         reload_listener(b, l, &copy, why);
     }
     watch_all(r);

@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "certs/info.h"
+#include "dashboard/certs_api.h"
 #include "dashboard/internal.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -389,6 +390,63 @@ static void metrics(const http_req *rq, http_resp *rs)
     rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* The TLS listener named by "ssl:external" or "ssl-external", or NULL. */
+static moat_listener *tls_listener_named(moat_broker *b, const char *id, size_t n)
+{
+    for (uint32_t i = 0; i < b->n_listeners; i++) {
+        moat_listener *l = &b->listeners[i];
+        size_t tl = strlen(l->conf.type);
+        if (!l->is_tls || n != strlen(l->label))
+            continue;
+        if (!memcmp(id, l->label, n) || (!memcmp(id, l->label, tl) && id[tl] == '-' &&
+                                         !memcmp(id + tl + 1, l->conf.name, n - tl - 1)))
+            return l;
+    }
+    return NULL;
+}
+
+static void certificates(const http_req *rq, http_resp *rs, const char *user)
+{
+    moat_broker *b = rq->b;
+    const char *rest = rq->h->path.p + 20; /* after "/api/v1/certificates" */
+    size_t n = rq->h->path.len - 20;
+    if (n == 0) {
+        if (!method_is(rq, "GET") && !method_is(rq, "HEAD")) {
+            resp_json_error(rs, 405, "method_not_allowed", "use GET");
+            return;
+        }
+        cJSON *arr = cJSON_CreateArray();
+        for (uint32_t i = 0; i < b->n_listeners; i++)
+            if (b->listeners[i].is_tls)
+                cJSON_AddItemToArray(arr, certs_listener_json(b, &b->listeners[i]));
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddItemToObject(r, "data", arr);
+        resp_json(rs, 200, r);
+        return;
+    }
+    moat_listener *l = rest[0] == '/' ? tls_listener_named(b, rest + 1, n - 1) : NULL;
+    if (!l) {
+        resp_json_error(rs, 404, "not_found",
+                        "no TLS listener of that name (expected an id "
+                        "such as ssl:external, from GET /api/v1/listeners)");
+        return;
+    }
+    cJSON *out = NULL;
+    int status;
+    if (method_is(rq, "GET") || method_is(rq, "HEAD")) {
+        out = certs_listener_json(b, l);
+        status = 200;
+    } else if (method_is(rq, "POST") || method_is(rq, "PUT")) {
+        status = certs_upload(b, l, (const char *)rq->body, rq->body_len, &out, user);
+    } else if (method_is(rq, "DELETE")) {
+        status = certs_delete(b, l, &out, user);
+    } else {
+        resp_json_error(rs, 405, "method_not_allowed", "use GET, POST or DELETE");
+        return;
+    }
+    resp_json(rs, status, out);
+}
+
 static const char index_html[] =
     "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>moat</title></head>"
     "<body><h1>moat</h1><p>The web interface is being built. The HTTP API is served under "
@@ -449,6 +507,9 @@ void api_handle(const http_req *rq, http_resp *rs)
             }
         }
         kick(rq, rs, id, n, user);
+    } else if (rq->h->path.len >= 20 && !memcmp(rq->h->path.p, "/api/v1/certificates", 20) &&
+               (rq->h->path.len == 20 || rq->h->path.p[20] == '/')) {
+        certificates(rq, rs, user);
     } else if (path_is(rq, "/metrics") && get) {
         metrics(rq, rs);
     } else {

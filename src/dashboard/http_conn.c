@@ -267,6 +267,11 @@ void hconn_accept(moat_worker *w, moat_listener *l, int fd, const struct sockadd
                  ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
     }
     moat_tls_ctx *ctx = l->is_tls ? moat_tls_slot_get(&l->tls_slot) : NULL;
+    if (l->is_tls && !ctx) { /* never serve a TLS port in plain text */
+        c->tr->ops->close(c->tr);
+        free(c);
+        return;
+    }
     if (ctx) {
         moat_transport *t = NULL;
         moat_err e = moat_tls_transport_new(ctx, c->tr, &t);

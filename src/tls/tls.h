@@ -130,6 +130,9 @@ bool moat_tls_ctx_same(const moat_tls_ctx *a, const moat_tls_ctx *b);
 int64_t moat_tls_ctx_not_after(const moat_tls_ctx *ctx);
 /* The (first) server certificate, owned by ctx. */
 struct x509_st *moat_tls_ctx_leaf(const moat_tls_ctx *ctx);
+/* The certificates served: the leaf, then its chain; pointers owned by ctx
+ * (valid while the caller holds a reference). Returns how many (<= max). */
+size_t moat_tls_ctx_chain(const moat_tls_ctx *ctx, struct x509_st **out, size_t max);
 uint32_t moat_tls_ctx_handshake_timeout_ms(const moat_tls_ctx *ctx);
 
 /* A listener's current context: the reload thread replaces it while

@@ -719,6 +719,21 @@ struct x509_st *moat_tls_ctx_leaf(const moat_tls_ctx *t)
     return SSL_CTX_get0_certificate(t->ssl_ctx);
 }
 
+size_t moat_tls_ctx_chain(const moat_tls_ctx *t, struct x509_st **out, size_t max)
+{
+    size_t n = 0;
+    X509 *leaf = SSL_CTX_get0_certificate(t->ssl_ctx);
+    STACK_OF(X509) *chain = NULL;
+    if (leaf && n < max)
+        out[n++] = leaf;
+    /* The chain of the current certificate; reading it changes nothing
+     * (SSL_CTX_set_current_cert would, under live handshakes). */
+    SSL_CTX_get0_chain_certs(t->ssl_ctx, &chain);
+    for (int i = 0; chain && i < sk_X509_num(chain) && n < max; i++)
+        out[n++] = sk_X509_value(chain, i);
+    return n;
+}
+
 uint32_t moat_tls_ctx_handshake_timeout_ms(const moat_tls_ctx *t)
 {
     return t->handshake_timeout_ms;
