@@ -1326,7 +1326,11 @@ static moat_err verify_chain(srv *s)
         report_verify_error(s, v.code[i], v.depth[i], v.cert[i]);
     STACK_OF(X509) *built = X509_STORE_CTX_get0_chain(xs);
     if (built) {
-        s->anchored = X509_STORE_CTX_get_num_untrusted(xs) < sk_X509_num(built);
+        /* Ends at a trusted certificate that counts as an anchor. */
+        X509 *last = sk_X509_value(built, sk_X509_num(built) - 1);
+        s->anchored =
+            X509_STORE_CTX_get_num_untrusted(xs) < sk_X509_num(built) &&
+            (self_signed(last) || (X509_VERIFY_PARAM_get_flags(vp) & X509_V_FLAG_PARTIAL_CHAIN));
         if (!(s->path = X509_chain_up_ref(built)))
             e = MOAT_ENOMEM;
     }

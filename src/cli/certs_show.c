@@ -134,7 +134,7 @@ static void text_cert(const show_ctx *c, int fi, size_t idx)
         printf("  Issuer:           %s  (certificate %s)\n", in.issuer, where);
     else
         printf("  Issuer:           %s%s\n", in.issuer, in.self_signed ? "  (itself)" : "");
-    printf("  Serial:           %s\n", in.serial);
+    printf("  Serial:           %s (hex)\n", in.serial);
     moat_cert_time_str(in.not_before, t1, sizeof t1);
     moat_cert_time_str(in.not_after, t2, sizeof t2);
     long left = certs_days_left(in.not_after, c->now);

@@ -6,6 +6,7 @@
  * taken from a directory of CA certificates). The order always comes from
  * tracing subject → issuer (src/certs/order.c), never from the input. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -278,6 +279,10 @@ int certs_split_main(int argc, char **argv)
             exists = true;
         }
     }
+    if (mkdir(outdir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "moat certs split: cannot create %s: %s\n", outdir, strerror(errno));
+        goto out;
+    }
     if (exists) {
         fprintf(stderr, "moat certs split: refused to overwrite; use --force to replace, or "
                         "--out-dir to write elsewhere\n");
@@ -297,9 +302,10 @@ int certs_split_main(int argc, char **argv)
             printf("%s%s", k ? "; " : "", name_of(sk_X509_value(outs[i].sk, k), nm, sizeof nm));
         printf("\n");
     }
-    printf("For moat: certfile = cert.pem + chain.pem concatenated (or `moat certs bundle "
-           "cert.pem chain.pem`); for EMQX Cloud: certificate body = cert.pem, certificate "
-           "chain = chain.pem.\n");
+    printf("For moat, certfile is the certificate followed by the chain: `cat cert.pem%s > "
+           "fullchain.pem`. For EMQX Cloud: certificate body = cert.pem, certificate chain = "
+           "chain.pem.\n",
+           sk_X509_num(chain) ? " chain.pem" : "");
     rc = 0;
 out:
     moat_cert_trace_free(&t);
