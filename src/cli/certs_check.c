@@ -70,7 +70,6 @@ typedef struct line {
 typedef struct run {
     const char *cert, *key, *chain, *ca, *host, *purpose_name;
     moat_cert_purpose purpose;
-    bool have_password;
     int64_t now;
     moat_cert_report r;
     moat_cert_check_result res;
@@ -176,6 +175,8 @@ static void describe_key(run *u)
     if (x) {
         moat_cert_name_oneline(x, false, nm, sizeof nm);
         detail(u, "pair", "the key belongs to the certificate (%s); public keys match", nm);
+    } else {
+        skip(u, "pair", "no certificate to compare the key with");
     }
 }
 
@@ -343,13 +344,12 @@ static void build_lines(run *u)
     describe_ca(u);
     X509 *x = leaf_of(u);
     if (!u->res.certs) {
-        static const char *const dep[] = {"x509v3",   "pair", "order", "chain",   "root",
-                                          "validity", "host", "san",   "purpose", "strength"};
+        static const char *const dep[] = {"x509v3", "order", "chain",   "root",    "validity",
+                                          "host",   "san",   "purpose", "strength"};
         for (size_t i = 0; i < sizeof dep / sizeof dep[0]; i++)
             skip(u, dep[i], "the certificate did not load");
         detail(u, "pem", "see below");
-        if (!u->key)
-            skip(u, "key", "no --key given");
+        describe_key(u);
     } else {
         describe_pem(u);
         describe_key(u);

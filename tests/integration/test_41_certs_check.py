@@ -366,6 +366,17 @@ def test_check_chain_json_trace(pki):
     assert d["chain"][1]["from"] == pki("server-deep-shuffled.pem") + " #4"
 
 
+def test_check_unreadable_certificate(pki, tmp_path):
+    """The certificate does not load: the key is still checked, the rest is
+    marked as not checked, and the PEM line says why."""
+    r = run("check", "--cert", str(tmp_path / "missing.pem"), "--key", pki("server.key"),
+            "--json")
+    assert r.returncode == 1
+    st = statuses(json.loads(r.stdout))
+    assert st["pem"] == "error" and st["key"] == "ok" and st["pair"] == "skipped"
+    assert st["chain"] == "skipped" and st["validity"] == "skipped"
+
+
 @pytest.mark.parametrize("args", [
     [], ["--key", "x"], ["--cert", "a", "--purpose", "both"], ["--cert", "a", "--bogus"],
     ["--cert"], ["--cert", "a", "extra"],
