@@ -10,6 +10,14 @@
  *   mode 2: DH parameters (first)     mode 3: certfile + keyfile with
  *                                      key_password "secret", the certfile
  *                                      also given as cacertfile
+ * With bit 3 of byte 0 set, the tools' entry points instead (`moat certs`):
+ *   mode 0: both files read as any PEM (moat_pem_read), every certificate
+ *           described, the first file's chain traced with the second as the
+ *           pool of issuers
+ *   mode 1: moat_cert_check as `moat certs check` calls it: the first file
+ *           as certificate and key, the second as chain file and CA file,
+ *           with a host name (bit 4: an IP address) and purpose client
+ *           (bit 5)
  * The files live in memfds, reached through /proc/self/fd, so nothing
  * touches the disk. */
 #include <stdint.h>
@@ -24,6 +32,7 @@
 
 #include "certs/check.h"
 #include "certs/info.h"
+#include "certs/order.h"
 
 static int fds[2] = {-1, -1};
 static char paths[2][64];
@@ -81,11 +90,74 @@ static void run_pair(const char *cert, const char *key, bool with_ca, moat_cert_
     sk_X509_pop_free(o.trusted, X509_free);
 }
 
+/* Every certificate of a file, described; its certificates pushed on sk. */
+static void read_any(const char *path, STACK_OF(X509) * sk, moat_cert_report *r)
+{
+    moat_pem_items it;
+    moat_err e = moat_pem_read(path, "file", "secret", true, &it, r);
+    if (e == MOAT_ENOMEM)
+        return;
+    if (e == MOAT_EINVAL && (r->errors == 0 || it.n))
+        abort(); /* refused without saying why, or refused with items */
+    for (size_t i = 0; e == MOAT_OK && i < it.n; i++) {
+        if (!it.v[i].label || (it.v[i].kind == MOAT_PEM_CERT) != (it.v[i].cert != NULL))
+            abort();
+        if (it.v[i].kind != MOAT_PEM_CERT)
+            continue;
+        moat_cert_info in;
+        moat_cert_details d;
+        if (moat_cert_info_get(it.v[i].cert, &in) == MOAT_OK)
+            moat_cert_info_free(&in);
+        if (moat_cert_details_get(it.v[i].cert, &d) == MOAT_OK)
+            moat_cert_details_free(&d);
+        if (X509_up_ref(it.v[i].cert) && !sk_X509_push(sk, it.v[i].cert))
+            X509_free(it.v[i].cert);
+    }
+    moat_pem_items_free(&it);
+}
+
+static void run_tools(unsigned flags, const char *a, const char *b, moat_cert_report *r)
+{
+    if ((flags & 3) == 0) {
+        STACK_OF(X509) *in = sk_X509_new_null(), *pool = sk_X509_new_null();
+        if (in && pool) {
+            read_any(a, in, r);
+            read_any(b, pool, r);
+            moat_cert_trace t;
+            if (moat_cert_trace_build(in, pool, false, NULL, &t) == MOAT_OK) {
+                if (t.n > 16 || (t.status == MOAT_TRACE_COMPLETE && t.n == 0))
+                    abort();
+                moat_cert_trace_free(&t);
+            }
+        }
+        sk_X509_pop_free(in, X509_free);
+        sk_X509_pop_free(pool, X509_free);
+        return;
+    }
+    moat_cert_check_result res;
+    moat_cert_check_args c = {.certfile = a,
+                              .keyfile = a,
+                              .chainfile = b,
+                              .cacertfile = b,
+                              .key_password = "secret",
+                              .host = flags & 16 ? "127.0.0.1" : "localhost",
+                              .purpose = flags & 32 ? MOAT_CERT_FOR_CLIENT : MOAT_CERT_FOR_SERVER,
+                              .anchor_required = true,
+                              .partial_chain = flags & 4,
+                              .cli = true,
+                              .now = 1767225600,
+                              .result = &res};
+    check_report(moat_cert_check(&c, r), r);
+    if (res.leaf >= 0 && (!res.certs || res.leaf >= sk_X509_num(res.certs)))
+        abort();
+    moat_cert_check_result_free(&res);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 3)
         return 0;
-    unsigned mode = data[0] & 3;
+    unsigned flags = data[0], mode = data[0] & 3;
     bool partial = data[0] & 4;
     size_t first = (size_t)data[1] << 8 | data[2];
     data += 3;
@@ -95,7 +167,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *a = put_file(0, data, first);
     const char *b = put_file(1, data + first, size - first);
     moat_cert_report r = MOAT_CERT_REPORT_INIT;
-    if (mode == 0 || mode == 3) {
+    if (flags & 8) {
+        run_tools(flags, a, b, &r);
+    } else if (mode == 0 || mode == 3) {
         run_pair(a, b, mode == 3, &r);
     } else if (mode == 1) {
         STACK_OF(X509) *sk = NULL;

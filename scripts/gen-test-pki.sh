@@ -43,10 +43,20 @@
 #                                 a Let's Encrypt layout; version 2 is a
 #                                 renewal that tests switch to by re-pointing
 #                                 the symlinks.
+# Added for `moat certs check/split/bundle` (new files only; the ones above
+# are made exactly as before):
+#   server-ca.pem/.key            leaf marked CA:TRUE (serverAuth, SAN localhost)
+#   server-badku.pem/.key         keyUsage nonRepudiation only: no TLS use
+#   server-v1.pem/.key            X.509 version 1 (no extensions), CN=localhost
+#   deep-int1.pem deep-int2.pem   a longer chain: root -> deep-int1 -> deep-int2
+#   server-deep.pem/.key          leaf under deep-int2, SAN DNS:deep.localhost
+#   server-deep-fullchain.pem     leaf, deep-int2, deep-int1
+#   server-deep-shuffled.pem      deep-int1, root, leaf, deep-int2
+#   server-with-key.pem           server.pem, int.pem and server.key in one file
 set -euo pipefail
 
 out=${1:?usage: gen-test-pki.sh OUTDIR}
-stamp_version=4
+stamp_version=5
 mkdir -p "$out"
 cd "$out"
 if [ -f .pki-complete ] && [ "$(cat .pki-complete)" = "$stamp_version" ]; then
@@ -232,6 +242,71 @@ done
 for f in cert chain fullchain privkey; do
     ln -sfn ../../archive/example/${f}1.pem le/live/example/$f.pem
 done
+
+# Cases for `moat certs check`, `split` and `bundle`, with their own
+# extension profiles so that ext.cnf stays as it was.
+cat >ext2.cnf <<'EOF2'
+[req]
+distinguished_name = req_dn
+[req_dn]
+
+[leafca_ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, digitalSignature, keyEncipherment, keyCertSign
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+
+[badku_ext]
+basicConstraints = CA:FALSE
+keyUsage = critical, nonRepudiation
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+
+[deep1_ext]
+basicConstraints = critical, CA:TRUE, pathlen:1
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[deep2_ext]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[deep_leaf_ext]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:deep.localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF2
+# sign2 NAME ISSUER EXTSECTION: like sign, with ext2.cnf (or none when EXT is -)
+sign2() {
+    serial=$((serial + 1))
+    if [ "$3" = - ]; then
+        ossl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -set_serial "$serial" \
+            -days 825 -sha256 -out "$1.pem"
+    else
+        ossl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -set_serial "$serial" \
+            -days 825 -sha256 -extfile ext2.cnf -extensions "$3" -out "$1.pem"
+    fi
+}
+leaf2() { # leaf2 NAME ISSUER SUBJECT EXT: EC key + csr + cert
+    ec_key "$1.key"
+    csr "$1.key" "$3" "$1.csr"
+    sign2 "$1" "$2" "$4"
+}
+leaf2 server-ca int "/O=moat test/CN=localhost" leafca_ext
+leaf2 server-badku int "/O=moat test/CN=localhost" badku_ext
+leaf2 server-v1 int "/O=moat test/CN=localhost" -
+leaf2 deep-int1 ca "/O=moat test/CN=moat Deep Intermediate 1" deep1_ext
+leaf2 deep-int2 deep-int1 "/O=moat test/CN=moat Deep Intermediate 2" deep2_ext
+leaf2 server-deep deep-int2 "/O=moat test/CN=deep.localhost" deep_leaf_ext
+cat server-deep.pem deep-int2.pem deep-int1.pem >server-deep-fullchain.pem
+cat deep-int1.pem ca.pem server-deep.pem deep-int2.pem >server-deep-shuffled.pem
+cat server.pem int.pem server.key >server-with-key.pem
 
 chmod 0600 ./*.key le/archive/example/privkey*.pem
 chmod 0644 ./*.pem server.der server.p12 le/archive/example/cert*.pem le/archive/example/chain*.pem \

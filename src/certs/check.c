@@ -3,6 +3,7 @@
  * every way it can be wrong into a finding that a person can act on. The
  * wording follows the questions users actually ask (the seeds' "common
  * problems"): which file, what is wrong with it, what command fixes it. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -42,8 +43,9 @@ typedef struct pem_obj {
 
 /* One file read into memory and split into its PEM blocks. */
 typedef struct pem_file {
-    const char *path; /* borrowed */
-    const char *what; /* "certificate file", "key file" ... for messages */
+    const char *path;        /* borrowed */
+    const char *what;        /* "certificate file", "key file" ... for messages */
+    const moat_cert_opts *o; /* borrowed, may be NULL: how options are named */
     unsigned char *raw;
     size_t rawlen;
     pem_obj *objs;
@@ -111,6 +113,25 @@ static __attribute__((format(printf, 3, 4))) void fixf(char *buf, size_t len, co
     va_start(ap, fmt);
     vsnprintf(buf, len, fmt, ap);
     va_end(ap);
+}
+
+/* Option names in messages: the configuration's, or those of `moat certs
+ * check` when that is who asks. */
+enum { OPT_CERT, OPT_KEY, OPT_PW, OPT_CA, OPT_PARTIAL };
+
+static const char *optname(const moat_cert_opts *o, int which)
+{
+    static const char *const conf[] = {"certfile", "keyfile", "key_password", "cacertfile",
+                                       "partial_chain = true"};
+    static const char *const cli[] = {"--cert", "--key", "--key-password", "--ca",
+                                      "--partial-chain"};
+    return (o && o->cli ? cli : conf)[which];
+}
+
+/* "server" or "client": what the leaf is for, as messages say it. */
+static const char *role_of(const moat_cert_opts *o)
+{
+    return o && o->purpose == MOAT_CERT_FOR_CLIENT ? "client" : "server";
 }
 
 /* ------------------------------------------------ why a file cannot be read */
@@ -479,12 +500,14 @@ static void explain_no_cert(const pem_file *f, moat_cert_report *r)
     if (f->n == 0) {
         explain_not_pem(f, r);
     } else if (count_objs(f, is_key_name)) {
-        ERROR(r, MOAT_CERT_WRONG_CONTENT, f->path,
-              "Set certfile to the certificate ('-----BEGIN CERTIFICATE-----', e.g. "
-              "fullchain.pem) and keyfile to the private key (e.g. privkey.pem).",
-              "the %s %s holds a private key but no certificate: are certfile and keyfile "
-              "swapped?",
-              f->what, f->path);
+        char fix[512];
+        fixf(fix, sizeof fix,
+             "Set %s to the certificate ('-----BEGIN CERTIFICATE-----', e.g. fullchain.pem) and "
+             "%s to the private key (e.g. privkey.pem).",
+             optname(f->o, OPT_CERT), optname(f->o, OPT_KEY));
+        ERROR(r, MOAT_CERT_WRONG_CONTENT, f->path, fix,
+              "the %s %s holds a private key but no certificate: are %s and %s swapped?", f->what,
+              f->path, optname(f->o, OPT_CERT), optname(f->o, OPT_KEY));
     } else if (count_objs(f, is_csr_name)) {
         ERROR(r, MOAT_CERT_WRONG_CONTENT, f->path,
               "Send the CSR to your CA (or sign it with `openssl x509 -req`) and use the "
@@ -556,15 +579,17 @@ static void explain_no_key(const pem_file *f, moat_cert_report *r)
     if (f->n == 0) {
         explain_not_pem(f, r);
     } else if (count_objs(f, is_cert_name)) {
-        ERROR(r, MOAT_CERT_WRONG_CONTENT, f->path,
-              "Set keyfile to the private key ('-----BEGIN PRIVATE KEY-----', e.g. privkey.pem) "
-              "and certfile to the certificate.",
-              "the %s %s holds certificates but no private key: are certfile and keyfile "
-              "swapped?",
-              f->what, f->path);
+        char fix[512];
+        fixf(fix, sizeof fix,
+             "Set %s to the private key ('-----BEGIN PRIVATE KEY-----', e.g. privkey.pem) and %s "
+             "to the certificate.",
+             optname(f->o, OPT_KEY), optname(f->o, OPT_CERT));
+        ERROR(r, MOAT_CERT_WRONG_CONTENT, f->path, fix,
+              "the %s %s holds certificates but no private key: are %s and %s swapped?", f->what,
+              f->path, optname(f->o, OPT_CERT), optname(f->o, OPT_KEY));
     } else {
         ERROR(r, MOAT_CERT_WRONG_CONTENT, f->path,
-              "Point keyfile at the private key generated with the certificate request.",
+              "Point the key option at the private key generated with the certificate request.",
               "the %s %s holds no private key (its first PEM block is '%s')", f->what, f->path,
               f->objs[0].name);
     }
@@ -578,30 +603,33 @@ static moat_err key_from_obj(const pem_file *f, const pem_obj *o, const char *pa
     bool has_pw = password && *password;
     if (enc && !has_pw) {
         fixf(fix, sizeof fix,
-             "Set key_password to the key's passphrase, or store the key unencrypted: "
+             "Set %s to the key's passphrase, or store the key unencrypted: "
              "`openssl pkey -in %s -out key.pem` (then chmod 0600 key.pem).",
-             f->path);
+             optname(f->o, OPT_PW), f->path);
         ERROR(r, MOAT_CERT_KEY_ENCRYPTED, f->path, fix,
-              "the private key in %s is encrypted and no key_password is set", f->path);
+              "the private key in %s is encrypted and no %s is set", f->path,
+              optname(f->o, OPT_PW));
         return MOAT_EINVAL;
     }
     *out = decode_key(o, has_pw ? password : NULL);
     if (*out) {
-        if (has_pw && !enc)
-            WARN(r, MOAT_CERT_KEY_PASSWORD_UNUSED, f->path,
-                 "Remove key_password, or encrypt the key if that was the intent.",
-                 "key_password is set but the private key in %s is not encrypted; the password "
-                 "is not used",
-                 f->path);
+        if (has_pw && !enc) {
+            fixf(fix, sizeof fix, "Remove %s, or encrypt the key if that was the intent.",
+                 optname(f->o, OPT_PW));
+            WARN(r, MOAT_CERT_KEY_PASSWORD_UNUSED, f->path, fix,
+                 "%s is set but the private key in %s is not encrypted; the password is not used",
+                 optname(f->o, OPT_PW), f->path);
+        }
         return MOAT_OK;
     }
     if (enc) {
         fixf(fix, sizeof fix,
-             "Check key_password; `openssl pkey -in %s -noout` asks for the passphrase and "
-             "tells whether it is right.",
-             f->path);
+             "Check %s; `openssl pkey -in %s -noout` asks for the passphrase and tells whether "
+             "it is right.",
+             optname(f->o, OPT_PW), f->path);
         ERROR(r, MOAT_CERT_KEY_BAD_PASSWORD, f->path, fix,
-              "key_password does not decrypt the private key in %s (wrong passphrase)", f->path);
+              "%s does not decrypt the private key in %s (wrong passphrase)", optname(f->o, OPT_PW),
+              f->path);
     } else {
         ERROR(r, MOAT_CERT_PEM_CORRUPT, f->path, "Copy the key again from where it was generated.",
               "the private key in %s does not decode: %s", f->path,
@@ -610,7 +638,8 @@ static moat_err key_from_obj(const pem_file *f, const pem_obj *o, const char *pa
     return MOAT_EINVAL;
 }
 
-static moat_err load_key(pem_file *f, const char *password, EVP_PKEY **out, moat_cert_report *r)
+static moat_err load_key(pem_file *f, const char *password, EVP_PKEY **out, bool *encrypted,
+                         int *nkeys, moat_cert_report *r)
 {
     moat_err e = load_pem_file(f, r);
     if (e)
@@ -628,24 +657,37 @@ static moat_err load_key(pem_file *f, const char *password, EVP_PKEY **out, moat
     if (keys > 1)
         WARN(r, MOAT_CERT_KEY_EXTRA, f->path, "Keep one private key per file.",
              "the key file %s holds %zu private keys; moat uses the first", f->path, keys);
+    *encrypted = obj_encrypted(first);
+    *nkeys = (int)keys;
     return key_from_obj(f, first, password, out, r);
 }
 
 /* ------------------------------------------------------ server checks */
 
-/* The state of one certfile + keyfile check. */
+/* The state of one certfile (+ chainfile) + keyfile check. */
 typedef struct srv {
-    const char *certfile, *keyfile;
-    const moat_cert_opts *o;
+    const char *certfile;    /* for messages: the file, or "cert.pem + chain.pem" */
+    const char *keyfile;     /* NULL: no key to check */
+    const moat_cert_opts *o; /* never NULL */
     moat_cert_report *r;
     int64_t now;
-    STACK_OF(X509) * certs;  /* as in the file */
+    STACK_OF(X509) * certs;  /* as in the file(s) */
+    int n_certfile;          /* how many of certs come from certfile */
     EVP_PKEY *key;           /* NULL when it did not load */
-    int leaf;                /* index of the server certificate in certs */
-    bool no_leaf;            /* the file holds no server certificate at all */
+    int leaf;                /* index of the leaf certificate in certs */
+    bool no_leaf;            /* the file holds no leaf certificate at all */
     bool ordered;            /* leaf first, each certificate followed by its issuer */
+    bool usage_reported;     /* the leaf's usage is already wrong in the report */
+    bool issuer_reported;    /* a missing issuer is (OpenSSL may say it twice) */
     STACK_OF(X509) * served; /* what follows the leaf on the wire */
+    STACK_OF(X509) * path;   /* the chain verification built, leaf first */
+    bool anchored;           /* ... and it ends at a trusted certificate */
 } srv;
+
+static const char *role(const srv *s)
+{
+    return role_of(s->o);
+}
 
 /* "#1 CN=a, #2 CN=b": the order a chain file should have, starting at the
  * leaf and following issuers through the file. */
@@ -692,7 +734,7 @@ static void report_key_mismatch(srv *s)
          "`openssl x509 -in %s -noout -pubkey | sha256sum` and `openssl pkey -in %s -pubout "
          "| sha256sum` must print the same hash. With Let's Encrypt take fullchain.pem and "
          "privkey.pem from the same live/<domain>/ directory.",
-         s->certfile, s->keyfile);
+         sk_X509_num(s->certs) > s->n_certfile ? "<certificate file>" : s->certfile, s->keyfile);
     ERROR(s->r, MOAT_CERT_KEY_MISMATCH, s->keyfile, fix,
           "the private key in %s does not belong to the certificate in %s (%s)", s->keyfile,
           s->certfile, subject(sk_X509_value(s->certs, 0), nm));
@@ -708,13 +750,14 @@ static void find_leaf(srv *s)
     s->ordered = true;
     if (s->key && match < 0) {
         if (first_non_ca(s->certs) < 0) {
-            ERROR(s->r, MOAT_CERT_CA_FIRST, s->certfile,
-                  "Set certfile to the server's certificate followed by its intermediates (e.g. "
-                  "fullchain.pem); CA certificates that clients are checked against belong in "
-                  "cacertfile.",
+            fixf(fix, sizeof fix,
+                 "Set %s to the %s's certificate followed by its intermediates (e.g. "
+                 "fullchain.pem); CA certificates that peers are checked against belong in %s.",
+                 optname(s->o, OPT_CERT), role(s), optname(s->o, OPT_CA));
+            ERROR(s->r, MOAT_CERT_CA_FIRST, s->certfile, fix,
                   "the certificate file %s holds only CA certificates (the first is %s): the "
-                  "server's own certificate is missing",
-                  s->certfile, subject(first, nm));
+                  "%s's own certificate is missing",
+                  s->certfile, subject(first, nm), role(s));
             s->ordered = false;
             s->no_leaf = true;
         } else {
@@ -732,14 +775,40 @@ static void find_leaf(srv *s)
     s->ordered = false;
     suggest_order(s, order, sizeof order);
     fixf(fix, sizeof fix,
-         "Put the server certificate first, each certificate followed by the one that "
-         "issued it: %s.",
-         order);
+         "Put the %s certificate first, each certificate followed by the one that issued it: %s.",
+         role(s), order);
     ERROR(s->r, is_ca(first) ? MOAT_CERT_CA_FIRST : MOAT_CERT_CHAIN_ORDER, s->certfile, fix,
-          "the certificate file %s starts with %s certificate (%s) instead of the server's own; "
-          "the server certificate (%s) is #%d: the order is reversed",
-          s->certfile, is_ca(first) ? "a CA" : "another", subject(first, nm),
+          "the certificate file %s starts with %s certificate (%s) instead of the %s's own; "
+          "the %s certificate (%s) is #%d: the order is reversed",
+          s->certfile, is_ca(first) ? "a CA" : "another", subject(first, nm), role(s), role(s),
           subject(sk_X509_value(s->certs, match), nm2), match + 1);
+}
+
+/* The same certificate twice: most often the leaf pasted into a separate
+ * chain file too, which EMQX Cloud's guide warns about. */
+static bool check_duplicates(srv *s)
+{
+    char nm[NAME_LEN], fix[1024];
+    int n = sk_X509_num(s->certs);
+    for (int j = 1; j < n; j++) {
+        for (int i = 0; i < j; i++) {
+            if (X509_cmp(sk_X509_value(s->certs, i), sk_X509_value(s->certs, j)) != 0)
+                continue;
+            bool leaf_in_chain = i == s->leaf && j >= s->n_certfile && s->n_certfile < n;
+            fixf(fix, sizeof fix,
+                 leaf_in_chain ? "Remove the %s certificate from the chain file: it holds only the "
+                                 "intermediates, and the certificate itself is sent first anyway."
+                               : "Remove the second copy; each certificate is sent once, %s "
+                                 "certificate first, then each issuer.",
+                 role(s));
+            ERROR(s->r, MOAT_CERT_DUPLICATE_CERT, s->certfile, fix,
+                  "certificate #%d in %s (%s) is a copy of #%d%s", j + 1, s->certfile,
+                  subject(sk_X509_value(s->certs, j), nm), i + 1,
+                  leaf_in_chain ? ", the certificate itself, in the chain file" : "");
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Each certificate after the leaf must have issued the one before it. */
@@ -777,15 +846,34 @@ static void check_order(srv *s)
         }
         return;
     }
-    X509 *last = sk_X509_value(s->certs, n - 1);
-    if (n > 1 && self_signed(last))
-        WARN(s->r, MOAT_CERT_ROOT_INCLUDED, s->certfile,
-             "Remove the last certificate from the file (Let's Encrypt's fullchain.pem is "
-             "already right).",
-             "the certificate file %s ends with the root CA certificate (%s); clients must "
-             "already trust the root, so sending it is harmless but adds about %d bytes to "
-             "every handshake",
-             s->certfile, subject(last, a), i2d_X509(last, NULL));
+}
+
+/* A self-signed CA among what would be sent after the leaf. */
+static void check_root_included(srv *s)
+{
+    char a[NAME_LEN];
+    int n = sk_X509_num(s->certs);
+    for (int i = 0; i < n; i++) {
+        X509 *x = sk_X509_value(s->certs, i);
+        if (i == s->leaf || !self_signed(x))
+            continue;
+        if (s->ordered && i == n - 1)
+            WARN(s->r, MOAT_CERT_ROOT_INCLUDED, s->certfile,
+                 "Remove the last certificate from the file (Let's Encrypt's fullchain.pem is "
+                 "already right).",
+                 "the certificate file %s ends with the root CA certificate (%s); peers must "
+                 "already trust the root, so sending it is harmless but adds about %d bytes to "
+                 "every handshake",
+                 s->certfile, subject(x, a), i2d_X509(x, NULL));
+        else
+            WARN(s->r, MOAT_CERT_ROOT_INCLUDED, s->certfile,
+                 "Remove the root certificate from the file; peers hold it already.",
+                 "the certificate file %s includes the root CA certificate (%s) as #%d; peers "
+                 "must already trust the root, so sending it only adds about %d bytes to every "
+                 "handshake",
+                 s->certfile, subject(x, a), i + 1, i2d_X509(x, NULL));
+        return;
+    }
 }
 
 static long days_between(int64_t from, int64_t to)
@@ -797,12 +885,12 @@ static void check_validity(srv *s, X509 *x)
 {
     char nm[NAME_LEN], d1[32], d2[32], fix[512];
     int64_t nb = moat_cert_not_before(x), na = moat_cert_not_after(x);
-    int warn_days = s->o && s->o->expiry_warn_days ? s->o->expiry_warn_days : 30;
+    int warn_days = s->o->expiry_warn_days ? s->o->expiry_warn_days : 30;
     if (na < s->now) {
         ERROR(s->r, MOAT_CERT_EXPIRED, s->certfile,
               "Renew the certificate (Let's Encrypt: `certbot renew`) and update the file; moat "
               "picks up the renewed file without a restart.",
-              "the server certificate in %s (%s) expired on %s, %ld day(s) ago", s->certfile,
+              "the %s certificate in %s (%s) expired on %s, %ld day(s) ago", role(s), s->certfile,
               subject(x, nm), date(na, d1), days_between(na, s->now));
     } else if (nb > s->now) {
         fixf(fix, sizeof fix,
@@ -810,12 +898,12 @@ static void check_validity(srv *s, X509 *x)
              "was issued with a future start date: wait until then or have it reissued.",
              date(s->now, d2));
         ERROR(s->r, MOAT_CERT_NOT_YET_VALID, s->certfile, fix,
-              "the server certificate in %s (%s) is not valid before %s (in %ld day(s))",
+              "the %s certificate in %s (%s) is not valid before %s (in %ld day(s))", role(s),
               s->certfile, subject(x, nm), date(nb, d1), days_between(s->now, nb) + 1);
     } else if (na - s->now < (int64_t)warn_days * 86400) {
         WARN(s->r, MOAT_CERT_EXPIRES_SOON, s->certfile,
              "Renew it now (Let's Encrypt: check that `certbot renew` runs from cron or a timer).",
-             "the server certificate in %s (%s) expires on %s, in %ld day(s)", s->certfile,
+             "the %s certificate in %s (%s) expires on %s, in %ld day(s)", role(s), s->certfile,
              subject(x, nm), date(na, d1), days_between(s->now, na));
     }
 }
@@ -834,21 +922,57 @@ static void eku_list(X509 *x, char *out, size_t len)
     EXTENDED_KEY_USAGE_free(eku);
 }
 
-static void check_usage(srv *s, X509 *x)
+/* The extended key usage and key usage a TLS peer requires, as OpenSSL's
+ * sslserver and sslclient purposes test them. (anyExtendedKeyUsage alone
+ * does not do: OpenSSL refuses it for both.) */
+static void check_purpose(srv *s, X509 *x)
 {
-    char nm[NAME_LEN], list[256];
+    char nm[NAME_LEN], list[256], fix[512];
+    bool client = s->o->purpose == MOAT_CERT_FOR_CLIENT;
     uint32_t xku = X509_get_extended_key_usage(x);
-    if (xku != UINT32_MAX && !(xku & (XKU_SSL_SERVER | XKU_ANYEKU))) {
+    uint32_t want = client ? XKU_SSL_CLIENT : XKU_SSL_SERVER | XKU_SGC;
+    if (xku != UINT32_MAX && !(xku & want)) {
         eku_list(x, list, sizeof list);
-        ERROR(s->r, MOAT_CERT_NO_SERVER_AUTH, s->certfile,
-              "Have the certificate reissued with `extendedKeyUsage = serverAuth` (a client "
-              "certificate cannot serve as a server certificate).",
-              "the server certificate in %s (%s) is only for %s: it lacks the serverAuth "
-              "extended key usage, and TLS clients refuse it ('unsupported certificate purpose')",
-              s->certfile, subject(x, nm), list);
+        if (client) {
+            ERROR(s->r, MOAT_CERT_NO_CLIENT_AUTH, s->certfile,
+                  "Have the certificate reissued with `extendedKeyUsage = clientAuth` (a server "
+                  "certificate cannot serve as a client certificate unless it lists both).",
+                  "the client certificate in %s (%s) is only for %s: it lacks the clientAuth "
+                  "extended key usage, and TLS servers refuse it ('unsupported certificate "
+                  "purpose')",
+                  s->certfile, subject(x, nm), list);
+        } else {
+            ERROR(s->r, MOAT_CERT_NO_SERVER_AUTH, s->certfile,
+                  "Have the certificate reissued with `extendedKeyUsage = serverAuth` (a client "
+                  "certificate cannot serve as a server certificate).",
+                  "the server certificate in %s (%s) is only for %s: it lacks the serverAuth "
+                  "extended key usage, and TLS clients refuse it ('unsupported certificate "
+                  "purpose')",
+                  s->certfile, subject(x, nm), list);
+        }
+        s->usage_reported = true;
     }
+    uint32_t ku = X509_get_key_usage(x);
+    uint32_t need = client ? KU_DIGITAL_SIGNATURE | KU_KEY_AGREEMENT
+                           : KU_DIGITAL_SIGNATURE | KU_KEY_ENCIPHERMENT | KU_KEY_AGREEMENT;
+    if (ku != UINT32_MAX && !(ku & need)) {
+        fixf(fix, sizeof fix,
+             "Have the certificate reissued with `keyUsage = critical, digitalSignature%s`.",
+             client ? "" : ", keyEncipherment");
+        ERROR(s->r, MOAT_CERT_KEY_USAGE, s->certfile, fix,
+              "the keyUsage of the %s certificate in %s (%s) allows neither digitalSignature "
+              "nor %s, so its key cannot be used in a TLS handshake ('unsupported certificate "
+              "purpose')",
+              role(s), s->certfile, subject(x, nm),
+              client ? "keyAgreement" : "keyEncipherment nor keyAgreement");
+        s->usage_reported = true;
+    }
+}
+
+static void check_san(srv *s, X509 *x)
+{
     GENERAL_NAMES *san = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-    if (!san) {
+    if (!san && s->o->purpose == MOAT_CERT_FOR_SERVER) {
         char cn[256] = "";
         moat_cert_identity(x, MOAT_CERT_ID_CN, cn, sizeof cn);
         WARN(s->r, MOAT_CERT_NO_SAN, s->certfile,
@@ -860,6 +984,46 @@ static void check_usage(srv *s, X509 *x)
              s->certfile, cn);
     }
     GENERAL_NAMES_free(san);
+}
+
+/* "DNS:a, IP:1.2.3.4", or "CN=a (no subjectAltName)": what the leaf can be
+ * matched against. */
+static void names_of(X509 *x, char *out, size_t len)
+{
+    moat_cert_info in;
+    size_t off = 0;
+    out[0] = '\0';
+    if (moat_cert_info_get(x, &in) != MOAT_OK)
+        return;
+    for (size_t i = 0; i < in.dns.n && off < len; i++)
+        off += (size_t)snprintf(out + off, len - off, "%sDNS:%s", off ? ", " : "", in.dns.v[i]);
+    for (size_t i = 0; i < in.ip.n && off < len; i++)
+        off += (size_t)snprintf(out + off, len - off, "%sIP:%s", off ? ", " : "", in.ip.v[i]);
+    if (!off)
+        snprintf(out, len, "no DNS or IP subjectAltName; CN '%s'", in.cn ? in.cn : "");
+    moat_cert_info_free(&in);
+}
+
+/* Would a peer connecting to o->host accept the leaf? OpenSSL decides, as
+ * `openssl verify -verify_hostname` / `-verify_ip` and TLS clients do. */
+static void check_host(srv *s, X509 *x)
+{
+    const char *h = s->o->host;
+    unsigned char addr[16];
+    bool ip = inet_pton(AF_INET, h, addr) == 1 || inet_pton(AF_INET6, h, addr) == 1;
+    int ok = ip ? X509_check_ip_asc(x, h, 0) : X509_check_host(x, h, strlen(h), 0, NULL);
+    if (ok == 1)
+        return;
+    char nm[NAME_LEN], names[1024], fix[1400];
+    names_of(x, names, sizeof names);
+    fixf(fix, sizeof fix,
+         "Connect with a name the certificate lists, or have it reissued with `subjectAltName = "
+         "%s:%s` (keep the names it has: `%s`).",
+         ip ? "IP" : "DNS", h, names);
+    ERROR(s->r, MOAT_CERT_HOST_MISMATCH, s->certfile, fix,
+          "the %s certificate in %s (%s) is not valid for %s %s: it lists %s; peers connecting "
+          "to %s fail with 'Hostname mismatch'",
+          role(s), s->certfile, subject(x, nm), ip ? "the address" : "the host name", h, names, h);
 }
 
 static void check_key_strength(srv *s, X509 *x)
@@ -874,9 +1038,9 @@ static void check_key_strength(srv *s, X509 *x)
               "Generate a new key of at least 2048 bits (or an ECDSA P-256 key) and have the "
               "certificate reissued: `openssl genpkey -algorithm RSA -pkeyopt "
               "rsa_keygen_bits:2048 -out key.pem`.",
-              "the server certificate in %s (%s) has an RSA key of %d bits; OpenSSL 3 and modern "
-              "clients refuse keys under 2048 bits",
-              s->certfile, subject(x, nm), EVP_PKEY_get_bits(k));
+              "the %s certificate in %s (%s) has an RSA key of %d bits; OpenSSL 3 and modern "
+              "peers refuse keys under 2048 bits",
+              role(s), s->certfile, subject(x, nm), EVP_PKEY_get_bits(k));
     }
     if (id != EVP_PKEY_EC)
         return;
@@ -886,9 +1050,9 @@ static void check_key_strength(srv *s, X509 *x)
         WARN(s->r, MOAT_CERT_UNUSUAL_CURVE, s->certfile,
              "Use a P-256 (prime256v1) or P-384 key: `openssl genpkey -algorithm EC -pkeyopt "
              "ec_paramgen_curve:P-256`.",
-             "the server certificate in %s (%s) uses the EC curve %s, which most TLS clients do "
+             "the %s certificate in %s (%s) uses the EC curve %s, which most TLS peers do "
              "not accept for certificates",
-             s->certfile, subject(x, nm), group);
+             role(s), s->certfile, subject(x, nm), group);
 }
 
 static void check_signature(srv *s, X509 *x, int pos)
@@ -897,29 +1061,42 @@ static void check_signature(srv *s, X509 *x, int pos)
     int md = NID_undef, pk = NID_undef;
     if (self_signed(x) || !OBJ_find_sigid_algs(X509_get_signature_nid(x), &md, &pk))
         return; /* a root's own signature is never checked by clients */
+    /* An error, not a warning: OpenSSL at moat's security level refuses the
+     * certificate anyway, and so do peers. */
     if (md == NID_sha1)
-        WARN(s->r, MOAT_CERT_SHA1, s->certfile,
-             "Have the certificate reissued with a SHA-256 signature.",
-             "certificate #%d in %s (%s) is signed with SHA-1, which TLS clients have refused "
-             "since 2017; moat's listeners refuse it too (OpenSSL security level 2)",
-             pos, s->certfile, subject(x, nm));
+        ERROR(s->r, MOAT_CERT_SHA1, s->certfile,
+              "Have the certificate reissued with a SHA-256 signature.",
+              "certificate #%d in %s (%s) is signed with SHA-1, which TLS clients have refused "
+              "since 2017; moat's listeners refuse it too (OpenSSL security level 2)",
+              pos, s->certfile, subject(x, nm));
 }
 
 static void check_leaf(srv *s)
 {
     char nm[NAME_LEN];
     X509 *x = sk_X509_value(s->certs, s->leaf);
+    if (X509_get_version(x) != X509_VERSION_3)
+        WARN(s->r, MOAT_CERT_NOT_V3, s->certfile,
+             "Have it reissued as version 3 with its extensions (`openssl x509 -req ... -extfile "
+             "openssl.cnf -extensions v3_req`, as in the EMQX Cloud guide): a subjectAltName, "
+             "keyUsage and extendedKeyUsage.",
+             "the %s certificate in %s (%s) is an X.509 version %ld certificate: it carries no "
+             "extensions, so no subjectAltName, key usage or basic constraints",
+             role(s), s->certfile, subject(x, nm), X509_get_version(x) + 1);
     check_validity(s, x);
-    check_usage(s, x);
+    check_purpose(s, x);
+    check_san(s, x);
+    if (s->o->host)
+        check_host(s, x);
     check_key_strength(s, x);
     for (int i = 0; i < sk_X509_num(s->certs); i++)
         check_signature(s, sk_X509_value(s->certs, i), i + 1);
     if (is_ca(x) && !self_signed(x))
         WARN(s->r, MOAT_CERT_LEAF_IS_CA, s->certfile,
-             "Have the server certificate issued with basicConstraints CA:FALSE.",
-             "the server certificate in %s (%s) is marked as a CA (basicConstraints CA:TRUE); "
-             "some clients refuse a CA certificate as a server certificate",
-             s->certfile, subject(x, nm));
+             "Have the certificate issued with basicConstraints CA:FALSE.",
+             "the %s certificate in %s (%s) is marked as a CA (basicConstraints CA:TRUE); "
+             "some peers refuse a CA certificate as a %s certificate",
+             role(s), s->certfile, subject(x, nm), role(s));
 }
 
 /* ------------------------------------------------- chain verification */
@@ -972,29 +1149,47 @@ static bool in_stack(STACK_OF(X509) * sk, X509 *x)
     return false;
 }
 
+static const char *trusted_name(const srv *s)
+{
+    if (s->o->trusted_file)
+        return s->o->trusted_file;
+    return s->o->cli ? "a --ca file (none was given)" : "cacertfile";
+}
+
 static void report_issuer_missing(srv *s, X509 *c, int depth)
 {
     char nm[NAME_LEN], iss[NAME_LEN], fix[1400];
-    const char *trusted = s->o && s->o->trusted_file ? s->o->trusted_file : "cacertfile";
+    const char *trusted = trusted_name(s);
     if (depth == 0) {
         issuer(c, iss);
         fixf(fix, sizeof fix,
-             "Use the full chain: with Let's Encrypt point certfile at fullchain.pem rather "
+             "Use the full chain: with Let's Encrypt point %s at fullchain.pem rather "
              "than cert.pem; otherwise append the intermediate certificate(s) after the "
-             "server certificate in %s. If %s is your own root CA, set cacertfile to it so "
+             "%s certificate in %s. If %s is your own root CA, set %s to it so "
              "moat can check the chain.",
-             s->certfile, iss);
+             optname(s->o, OPT_CERT), role(s), s->certfile, iss, optname(s->o, OPT_CA));
         ERROR(s->r, MOAT_CERT_INTERMEDIATE_MISSING, s->certfile, fix,
-              "the certificate file %s holds the server certificate (%s) but not its issuer "
-              "(%s), which is neither in %s nor a trusted root; clients will fail with 'unable to "
+              "the certificate file %s holds the %s certificate (%s) but not its issuer "
+              "(%s), which is neither in %s nor a trusted root; peers will fail with 'unable to "
               "get local issuer certificate'",
-              s->certfile, subject(c, nm), iss, trusted);
+              s->certfile, role(s), subject(c, nm), iss, trusted);
+        return;
+    }
+    if (s->o->anchor_required) {
+        fixf(fix, sizeof fix,
+             "If peers trust %s, give its certificate as %s. Otherwise the chain leads to a CA "
+             "that %s does not hold: check that the certificate was issued by the CA you meant.",
+             issuer(c, iss), optname(s->o, OPT_CA), trusted);
+        ERROR(s->r, MOAT_CERT_INTERMEDIATE_MISSING, s->certfile, fix,
+              "the chain in %s ends with %s, whose issuer (%s) is not in %s; peers that trust "
+              "only %s will fail with 'unable to get issuer certificate'",
+              s->certfile, subject(c, nm), iss, trusted, trusted);
         return;
     }
     fixf(fix, sizeof fix,
-         "Nothing is wrong if %s is a private root CA that clients trust: set cacertfile to "
+         "Nothing is wrong if %s is a private root CA that peers trust: set %s to "
          "it so moat can check the chain. Otherwise append its certificate to %s.",
-         issuer(c, iss), s->certfile);
+         issuer(c, iss), optname(s->o, OPT_CA), s->certfile);
     WARN(s->r, MOAT_CERT_INTERMEDIATE_MISSING, s->certfile, fix,
          "the chain in %s ends with %s, whose issuer (%s) is neither in %s nor in the system's "
          "trusted roots, so moat cannot check the chain up to a root",
@@ -1003,22 +1198,44 @@ static void report_issuer_missing(srv *s, X509 *c, int depth)
 
 static void report_verify_error(srv *s, int code, int depth, X509 *c)
 {
-    char nm[NAME_LEN], d[32];
+    char nm[NAME_LEN], d[32], fix[1024];
     switch (code) {
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-        report_issuer_missing(s, c, depth);
+        if (!s->issuer_reported)
+            report_issuer_missing(s, c, depth);
+        s->issuer_reported = true;
         return;
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-        return; /* a root we do not know but clients may: their call */
+        if (!s->o->anchor_required)
+            return; /* a root we do not know but clients may: their call */
+        fixf(fix, sizeof fix,
+             "Give that root's certificate as %s if peers trust it; otherwise have the "
+             "certificate issued by a CA in %s.",
+             optname(s->o, OPT_CA), trusted_name(s));
+        ERROR(s->r, MOAT_CERT_INTERMEDIATE_MISSING, s->certfile, fix,
+              "the chain in %s ends at the root %s, which is not in %s; peers that trust only "
+              "%s will fail with 'self-signed certificate in certificate chain'",
+              s->certfile, c ? subject(c, nm) : "?", trusted_name(s), trusted_name(s));
+        return;
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+        if (s->o->anchor_required) {
+            fixf(fix, sizeof fix,
+                 "Give this very certificate as %s, or use a certificate issued by a CA in %s.",
+                 optname(s->o, OPT_CA), trusted_name(s));
+            ERROR(s->r, MOAT_CERT_CHAIN_INVALID, s->certfile, fix,
+                  "the %s certificate in %s (%s) is self-signed and not in %s; peers that trust "
+                  "only %s refuse it ('self-signed certificate')",
+                  role(s), s->certfile, subject(c, nm), trusted_name(s), trusted_name(s));
+            return;
+        }
         WARN(s->r, MOAT_CERT_CHAIN_INVALID, s->certfile,
              "Fine for a test. In production use a certificate issued by a CA (a private CA or "
              "Let's Encrypt).",
-             "the server certificate in %s (%s) is self-signed: clients accept it only when "
+             "the %s certificate in %s (%s) is self-signed: peers accept it only when "
              "given this very certificate as their CA file",
-             s->certfile, subject(c, nm));
+             role(s), s->certfile, subject(c, nm));
         return;
     case X509_V_ERR_CERT_HAS_EXPIRED:
     case X509_V_ERR_CERT_NOT_YET_VALID:
@@ -1033,13 +1250,28 @@ static void report_verify_error(srv *s, int code, int depth, X509 *c)
                                                        : moat_cert_not_before(c),
                    d));
         return;
+    case X509_V_ERR_INVALID_PURPOSE:
+        if (depth == 0 && s->usage_reported)
+            return; /* check_purpose said it, with the usages the certificate has */
+        if (depth > 0) {
+            ERROR(s->r, MOAT_CERT_CHAIN_INVALID, s->certfile,
+                  "Use a CA certificate whose extendedKeyUsage (if it has one) includes the "
+                  "purpose, and whose keyUsage includes keyCertSign; ask the CA for it.",
+                  "the CA certificate %s in the chain of %s may not issue TLS %s certificates "
+                  "(its key usage or extended key usage excludes it: 'unsupported certificate "
+                  "purpose')",
+                  subject(c, nm), s->certfile, role(s));
+            return;
+        }
+        break;
     default:
-        ERROR(s->r, MOAT_CERT_CHAIN_INVALID, s->certfile,
-              "Check that every certificate in the file is the one its CA issued (`openssl "
-              "verify -untrusted <file> <file>` shows the same error).",
-              "the certificate chain in %s does not verify at %s: %s", s->certfile,
-              c ? subject(c, nm) : "?", X509_verify_cert_error_string(code));
+        break;
     }
+    ERROR(s->r, MOAT_CERT_CHAIN_INVALID, s->certfile,
+          "Check that every certificate in the file is the one its CA issued (`openssl "
+          "verify -untrusted <file> <file>` shows the same error).",
+          "the certificate chain in %s does not verify at %s: %s", s->certfile,
+          c ? subject(c, nm) : "?", X509_verify_cert_error_string(code));
 }
 
 /* Append to served the intermediates that verification found in the trusted
@@ -1064,7 +1296,7 @@ static moat_err complete_chain(srv *s, STACK_OF(X509) * built)
              "use fullchain.pem), so that the file alone says what is served.",
              "the certificate file %s lacks intermediate certificate(s) that clients need; moat "
              "serves them from %s: %s",
-             s->certfile, s->o && s->o->trusted_file ? s->o->trusted_file : "cacertfile", names);
+             s->certfile, trusted_name(s), names);
     return MOAT_OK;
 }
 
@@ -1076,18 +1308,36 @@ static moat_err verify_chain(srv *s)
     moat_err e = MOAT_ENOMEM;
     if (!st || !xs || !X509_STORE_CTX_init(xs, st, sk_X509_value(s->certs, s->leaf), s->served))
         goto out;
+    /* Peers check the purpose along the whole chain (a CA may be limited to
+     * other uses); sets the matching trust setting too, as TLS does. */
+    X509_STORE_CTX_set_purpose(xs, s->o->purpose == MOAT_CERT_FOR_CLIENT ? X509_PURPOSE_SSL_CLIENT
+                                                                         : X509_PURPOSE_SSL_SERVER);
     X509_VERIFY_PARAM *vp = X509_STORE_CTX_get0_param(xs);
     X509_VERIFY_PARAM_set_time(vp, (time_t)s->now);
-    /* An intermediate in cacertfile is as good an anchor as a root here. */
-    X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_PARTIAL_CHAIN);
+    /* An intermediate in cacertfile is as good an anchor as a root here;
+     * but when the trusted certificates are what peers use, do as they do. */
+    if (!s->o->anchor_required || s->o->partial_chain)
+        X509_VERIFY_PARAM_set_flags(vp, X509_V_FLAG_PARTIAL_CHAIN);
     X509_STORE_CTX_set_app_data(xs, &v);
     X509_STORE_CTX_set_verify_cb(xs, collect_cb);
     X509_verify_cert(xs);
     e = MOAT_OK;
     for (int i = 0; i < v.n; i++)
         report_verify_error(s, v.code[i], v.depth[i], v.cert[i]);
-    if (v.n == 0 || (v.n == 1 && v.code[0] == X509_V_ERR_CERT_HAS_EXPIRED && v.depth[0] == 0))
-        e = complete_chain(s, X509_STORE_CTX_get0_chain(xs));
+    STACK_OF(X509) *built = X509_STORE_CTX_get0_chain(xs);
+    if (built) {
+        /* Ends at a trusted certificate that counts as an anchor. */
+        X509 *last = sk_X509_value(built, sk_X509_num(built) - 1);
+        s->anchored =
+            X509_STORE_CTX_get_num_untrusted(xs) < sk_X509_num(built) &&
+            (self_signed(last) || (X509_VERIFY_PARAM_get_flags(vp) & X509_V_FLAG_PARTIAL_CHAIN));
+        if (!(s->path = X509_chain_up_ref(built)))
+            e = MOAT_ENOMEM;
+    }
+    bool only_expired_leaf =
+        v.n == 1 && v.code[0] == X509_V_ERR_CERT_HAS_EXPIRED && v.depth[0] == 0;
+    if (!e && s->ordered && (v.n == 0 || only_expired_leaf))
+        e = complete_chain(s, built);
 out:
     for (int i = 0; i < v.n; i++)
         X509_free(v.cert[i]);
@@ -1118,46 +1368,113 @@ static moat_err check_server(srv *s)
     find_leaf(s);
     if (!s->no_leaf)
         check_leaf(s);
+    if (!s->no_leaf && check_duplicates(s))
+        s->ordered = false;
     if (s->ordered && s->leaf == 0)
         check_order(s);
+    if (!s->no_leaf)
+        check_root_included(s);
     moat_err e = build_served(s);
-    if (!e && s->ordered)
+    /* The chain is traced even when the file's order is wrong: peers do not
+     * care about the order, and the trace tells what else is missing. */
+    if (!e && !s->no_leaf)
         e = verify_chain(s);
     return e;
 }
 
-moat_err moat_cert_load_server(const char *certfile, const char *keyfile, const char *password,
-                               const moat_cert_opts *o, moat_cert_chain *out, moat_cert_report *r)
+/* Append the certificates of a separate chain file. */
+static moat_err append_chain(pem_file *f, srv *s, moat_cert_report *r)
 {
+    STACK_OF(X509) *more = NULL;
+    moat_err e = load_certs(f, &more, r);
+    while (!e && sk_X509_num(more) > 0) {
+        X509 *x = sk_X509_shift(more);
+        if (!sk_X509_push(s->certs, x)) {
+            X509_free(x);
+            e = MOAT_ENOMEM;
+        }
+    }
+    sk_X509_pop_free(more, X509_free);
+    return e;
+}
+
+typedef struct server_args {
+    const char *certfile, *chainfile, *keyfile, *password;
+    const moat_cert_opts *o;
+    moat_cert_check_result *res; /* may be NULL */
+} server_args;
+
+static moat_err load_server(const server_args *a, moat_cert_chain *out, moat_cert_report *r)
+{
+    static const moat_cert_opts defaults;
+    const moat_cert_opts *o = a->o ? a->o : &defaults;
     unsigned errors = r->errors;
-    pem_file cf = {.path = certfile, .what = "certificate file"};
-    pem_file kf = {.path = keyfile, .what = "key file"};
-    srv s = {.certfile = certfile, .keyfile = keyfile, .o = o, .r = r, .now = now_of(o)};
+    char label[2 * PATH_LEN + 8];
+    if (a->chainfile)
+        fixf(label, sizeof label, "%s + %s", a->certfile, a->chainfile);
+    pem_file cf = {.path = a->certfile, .what = "certificate file", .o = o};
+    pem_file chf = {.path = a->chainfile, .what = "chain file", .o = o};
+    pem_file kf = {.path = a->keyfile, .what = "key file", .o = o};
+    srv s = {.certfile = a->chainfile ? label : a->certfile,
+             .keyfile = a->keyfile,
+             .o = o,
+             .r = r,
+             .now = now_of(o)};
+    bool key_enc = false;
+    int nkeys = 0;
+    EVP_PKEY *loaded = NULL;
     ERR_set_mark();
     moat_err ce = load_certs(&cf, &s.certs, r);
-    moat_err ke = load_key(&kf, password, &s.key, r);
+    s.n_certfile = ce ? 0 : sk_X509_num(s.certs);
+    if (!ce && a->chainfile)
+        ce = append_chain(&chf, &s, r);
+    moat_err ke = a->keyfile ? load_key(&kf, a->password, &s.key, &key_enc, &nkeys, r) : MOAT_OK;
     moat_err e = ce == MOAT_ENOMEM || ke == MOAT_ENOMEM ? MOAT_ENOMEM : MOAT_OK;
+    loaded = s.key;
     if (!e && !ce)
         e = check_server(&s);
     if (!e && r->errors > errors)
         e = MOAT_EINVAL;
-    if (!e && !ke && !ce) {
+    if (!e && !ke && !ce && s.key) {
         out->leaf = sk_X509_value(s.certs, s.leaf);
         X509_up_ref(out->leaf);
         out->chain = s.served;
         out->key = s.key;
         s.served = NULL;
         s.key = NULL;
-    } else if (!e) {
+    } else if (!e && (ce || ke)) {
         e = MOAT_EINVAL;
     }
+    if (a->res && e != MOAT_ENOMEM) {
+        moat_cert_check_result *res = a->res;
+        res->certs = s.certs;
+        res->n_certfile = s.n_certfile;
+        res->leaf = s.certs && !s.no_leaf ? s.leaf : -1;
+        res->path = s.path;
+        res->anchored = s.anchored;
+        res->key_encrypted = key_enc;
+        res->n_keys = nkeys;
+        if (loaded && EVP_PKEY_up_ref(loaded))
+            res->key = loaded;
+        s.certs = NULL;
+        s.path = NULL;
+    }
+    sk_X509_pop_free(s.path, X509_free);
     sk_X509_pop_free(s.served, X509_free);
     sk_X509_pop_free(s.certs, X509_free);
     EVP_PKEY_free(s.key);
     pem_file_free(&cf);
+    pem_file_free(&chf);
     pem_file_free(&kf);
     ERR_pop_to_mark();
     return e;
+}
+
+moat_err moat_cert_load_server(const char *certfile, const char *keyfile, const char *password,
+                               const moat_cert_opts *o, moat_cert_chain *out, moat_cert_report *r)
+{
+    server_args a = {.certfile = certfile, .keyfile = keyfile, .password = password, .o = o};
+    return load_server(&a, out, r);
 }
 
 void moat_cert_chain_free(moat_cert_chain *c)
@@ -1181,7 +1498,7 @@ static bool issuer_in(STACK_OF(X509) * sk, X509 *x)
 }
 
 static void check_ca_cert(const char *path, STACK_OF(X509) * sk, int i, bool partial, int64_t now,
-                          bool *warned_root, moat_cert_report *r)
+                          const moat_cert_opts *o, bool *warned_root, moat_cert_report *r)
 {
     char nm[NAME_LEN], iss[NAME_LEN], d[32], fix[1024];
     X509 *x = sk_X509_value(sk, i);
@@ -1201,9 +1518,9 @@ static void check_ca_cert(const char *path, STACK_OF(X509) * sk, int i, bool par
     if (!partial && !*warned_root && is_ca(x) && !self_signed(x) && !issuer_in(sk, x)) {
         *warned_root = true;
         fixf(fix, sizeof fix,
-             "Add the root CA certificate (%s) to %s, or set partial_chain = true to accept "
-             "the intermediate itself as a trust anchor.",
-             issuer(x, iss), path);
+             "Add the root CA certificate (%s) to %s, or set %s to accept the intermediate "
+             "itself as a trust anchor.",
+             issuer(x, iss), path, optname(o, OPT_PARTIAL));
         WARN(r, MOAT_CERT_CA_NO_ROOT, path, fix,
              "the CA file %s holds the intermediate CA %s but not the root that issued it; "
              "client certificates will fail with 'unable to get issuer certificate'",
@@ -1220,7 +1537,7 @@ moat_err moat_cert_load_ca(const char *cafile, bool partial_chain, const moat_ce
     ERR_set_mark();
     moat_err e = load_certs(&f, &sk, r);
     for (int i = 0; !e && i < sk_X509_num(sk); i++)
-        check_ca_cert(cafile, sk, i, partial_chain, now_of(o), &warned_root, r);
+        check_ca_cert(cafile, sk, i, partial_chain, now_of(o), o, &warned_root, r);
     if (!e)
         *out = sk;
     pem_file_free(&f);
@@ -1271,16 +1588,32 @@ moat_err moat_cert_load_dh(const char *dhfile, EVP_PKEY **out, moat_cert_report 
 moat_err moat_cert_check(const moat_cert_check_args *a, moat_cert_report *r)
 {
     unsigned errors = r->errors;
-    moat_cert_opts o = {
-        .now = a->now, .system_roots = a->system_roots, .trusted_file = a->cacertfile};
+    moat_cert_opts o = {.now = a->now,
+                        .system_roots = a->system_roots,
+                        .trusted_file = a->cacertfile,
+                        .purpose = a->purpose,
+                        .host = a->host,
+                        .anchor_required = a->anchor_required,
+                        .partial_chain = a->partial_chain,
+                        .cli = a->cli};
     moat_err e = MOAT_OK;
+    if (a->result)
+        *a->result = (moat_cert_check_result){.leaf = -1};
     if (a->cacertfile)
         e = moat_cert_load_ca(a->cacertfile, a->partial_chain, &o, &o.trusted, r);
     if (e != MOAT_ENOMEM && a->certfile) {
         moat_cert_chain c = {0};
-        e = moat_cert_load_server(a->certfile, a->keyfile, a->key_password, &o, &c, r);
+        server_args sa = {.certfile = a->certfile,
+                          .chainfile = a->chainfile,
+                          .keyfile = a->keyfile,
+                          .password = a->key_password,
+                          .o = &o,
+                          .res = a->result};
+        e = load_server(&sa, &c, r);
         moat_cert_chain_free(&c);
     }
+    if (a->result && o.trusted)
+        a->result->trusted = X509_chain_up_ref(o.trusted);
     if (e != MOAT_ENOMEM && a->dhfile) {
         EVP_PKEY *dh = NULL;
         e = moat_cert_load_dh(a->dhfile, &dh, r);
@@ -1290,4 +1623,115 @@ moat_err moat_cert_check(const moat_cert_check_args *a, moat_cert_report *r)
     if (e == MOAT_ENOMEM)
         return e;
     return r->errors > errors ? MOAT_EINVAL : MOAT_OK;
+}
+
+void moat_cert_check_result_free(moat_cert_check_result *res)
+{
+    sk_X509_pop_free(res->certs, X509_free);
+    sk_X509_pop_free(res->path, X509_free);
+    sk_X509_pop_free(res->trusted, X509_free);
+    EVP_PKEY_free(res->key);
+    *res = (moat_cert_check_result){.leaf = -1};
+}
+
+/* ------------------------------------------------ reading any PEM file */
+
+static moat_err push_item(moat_pem_items *items, moat_pem_item it)
+{
+    moat_pem_item *v = realloc(items->v, (items->n + 1) * sizeof *v);
+    if (!v) {
+        free(it.label);
+        X509_free(it.cert);
+        EVP_PKEY_free(it.key);
+        return MOAT_ENOMEM;
+    }
+    items->v = v;
+    items->v[items->n++] = it;
+    return MOAT_OK;
+}
+
+static moat_err item_of(const pem_file *f, const pem_obj *o, int pos, const char *password,
+                        moat_pem_items *items, moat_cert_report *r)
+{
+    moat_pem_item it = {.kind = MOAT_PEM_OTHER, .label = strdup(o->name)};
+    if (!it.label)
+        return MOAT_ENOMEM;
+    const unsigned char *p = o->data;
+    if (is_cert_name(o->name)) {
+        it.kind = MOAT_PEM_CERT;
+        it.cert = !strcmp(o->name, "TRUSTED CERTIFICATE") ? d2i_X509_AUX(NULL, &p, o->len)
+                                                          : d2i_X509(NULL, &p, o->len);
+        if (!it.cert) {
+            ERROR(r, MOAT_CERT_PEM_CORRUPT, f->path,
+                  "Copy the file again from its source; the base64 text of that certificate is "
+                  "not a valid X.509 certificate.",
+                  "PEM block #%d of the %s %s does not decode as a certificate: %s", pos, f->what,
+                  f->path, ERR_reason_error_string(ERR_peek_last_error()));
+            it.kind = MOAT_PEM_OTHER;
+        }
+    } else if (is_key_name(o->name)) {
+        it.kind = MOAT_PEM_KEY;
+        it.encrypted = obj_encrypted(o);
+        bool has_pw = password && *password;
+        if (!it.encrypted || has_pw)
+            it.key = decode_key(o, it.encrypted ? password : NULL);
+        if (!it.key && it.encrypted && has_pw)
+            ERROR(r, MOAT_CERT_KEY_BAD_PASSWORD, f->path,
+                  "Check the password; `openssl pkey -in FILE -noout` asks for it and tells "
+                  "whether it is right.",
+                  "the password does not decrypt private key #%d in %s", pos, f->path);
+        else if (!it.key && !it.encrypted)
+            ERROR(r, MOAT_CERT_PEM_CORRUPT, f->path,
+                  "Copy the key again from where it was generated.",
+                  "the private key in PEM block #%d of %s does not decode: %s", pos, f->path,
+                  ERR_reason_error_string(ERR_peek_last_error()));
+    } else if (is_csr_name(o->name)) {
+        it.kind = MOAT_PEM_CSR;
+    }
+    return push_item(items, it);
+}
+
+moat_err moat_pem_read(const char *path, const char *what, const char *password, bool allow_der,
+                       moat_pem_items *items, moat_cert_report *r)
+{
+    pem_file f = {.path = path, .what = what ? what : "file"};
+    memset(items, 0, sizeof *items);
+    ERR_set_mark();
+    moat_err e = read_whole(&f, r);
+    if (!e) {
+        e = split_pem(&f, r);
+        if (e == MOAT_EINVAL)
+            e = MOAT_OK; /* a damaged block is a finding; the blocks before it still count */
+    }
+    for (size_t i = 0; !e && i < f.n; i++)
+        e = item_of(&f, &f.objs[i], (int)i + 1, password, items, r);
+    if (!e && f.n == 0) {
+        const unsigned char *p = f.raw;
+        X509 *x = allow_der && f.raw[0] == 0x30 ? d2i_X509(NULL, &p, (long)f.rawlen) : NULL;
+        if (x && (size_t)(p - f.raw) == f.rawlen) {
+            moat_pem_item it = {.kind = MOAT_PEM_CERT, .label = strdup("DER"), .cert = x};
+            items->der = true;
+            e = it.label ? push_item(items, it) : (X509_free(x), MOAT_ENOMEM);
+        } else {
+            X509_free(x);
+            explain_not_pem(&f, r);
+            e = MOAT_EINVAL;
+        }
+    }
+    if (e)
+        moat_pem_items_free(items);
+    pem_file_free(&f);
+    ERR_pop_to_mark();
+    return e;
+}
+
+void moat_pem_items_free(moat_pem_items *items)
+{
+    for (size_t i = 0; i < items->n; i++) {
+        free(items->v[i].label);
+        X509_free(items->v[i].cert);
+        EVP_PKEY_free(items->v[i].key);
+    }
+    free(items->v);
+    memset(items, 0, sizeof *items);
 }

@@ -60,7 +60,7 @@ typedef enum moat_cert_code {
     MOAT_CERT_NO_SAN,               /* warning: no subjectAltName */
     MOAT_CERT_WEAK_KEY,             /* RSA under 2048 bits */
     MOAT_CERT_UNUSUAL_CURVE,        /* warning: EC curve not P-256/P-384/P-521 */
-    MOAT_CERT_SHA1,                 /* warning: SHA-1 signature */
+    MOAT_CERT_SHA1,                 /* SHA-1 signature (OpenSSL refuses it too) */
     MOAT_CERT_LEAF_IS_CA,           /* warning: server certificate has CA:TRUE */
     MOAT_CERT_DUPLICATE_KEY_TYPE,   /* certfile2 has the same key type as certfile */
     MOAT_CERT_CA_NOT_CA,            /* warning: a non-CA certificate in cacertfile */
@@ -71,6 +71,12 @@ typedef enum moat_cert_code {
     MOAT_CERT_SETTING,              /* a TLS setting is invalid (file is NULL) */
     MOAT_CERT_SETTING_WARNING,      /* a TLS setting is unusual (file is NULL) */
     MOAT_CERT_TLS_LIBRARY,          /* OpenSSL refused something we did not foresee */
+    /* Appended later; the values above stay as they were. */
+    MOAT_CERT_HOST_MISMATCH,  /* the leaf is not valid for the host name asked about */
+    MOAT_CERT_NO_CLIENT_AUTH, /* client certificate: EKU present without clientAuth */
+    MOAT_CERT_KEY_USAGE,      /* keyUsage allows no TLS use of the leaf's key */
+    MOAT_CERT_NOT_V3,         /* warning: the leaf is not an X.509 version 3 certificate */
+    MOAT_CERT_DUPLICATE_CERT, /* the same certificate twice in what would be sent */
     MOAT_CERT_CODE__COUNT
 } moat_cert_code;
 
@@ -116,13 +122,30 @@ typedef struct moat_cert_chain {
 
 void moat_cert_chain_free(moat_cert_chain *c);
 
-/* What the checks compare against. */
+/* What the certificate is for: the extended key usage a peer requires and
+ * the word messages use ("the server certificate in ..."). */
+typedef enum moat_cert_purpose {
+    MOAT_CERT_FOR_SERVER = 0,
+    MOAT_CERT_FOR_CLIENT = 1,
+} moat_cert_purpose;
+
+/* What the checks compare against. Zero-initialised fields keep the broker's
+ * behaviour; the fields after expiry_warn_days are for `moat certs check`
+ * and for callers that know more (the broker may set them later). */
 typedef struct moat_cert_opts {
     int64_t now;                   /* seconds since the epoch; 0 = time(NULL) */
     bool system_roots;             /* also trust the system's CA store */
     struct stack_st_X509 *trusted; /* borrowed; certificates from cacertfile */
     const char *trusted_file;      /* its name, for messages */
     int expiry_warn_days;          /* 0 = 30 */
+    moat_cert_purpose purpose;     /* checked with OpenSSL's sslserver/sslclient purpose */
+    const char *host;              /* NULL, or a DNS name or IP address peers connect to */
+    /* The trusted certificates are exactly what peers verify against, so a
+     * chain that does not reach them is an error, not a warning (the broker's
+     * cacertfile is for client certificates and may be another CA). */
+    bool anchor_required;
+    bool partial_chain; /* with anchor_required: a trusted intermediate ends the chain */
+    bool cli;           /* name options as `moat certs check` does (--key-password ...) */
 } moat_cert_opts;
 
 /* Load certfile (PEM: leaf, then intermediates) and keyfile (PEM, PKCS#8 or
@@ -146,16 +169,76 @@ moat_err moat_cert_load_ca(const char *cafile, bool partial_chain, const moat_ce
 /* Load Diffie-Hellman parameters (PEM "DH PARAMETERS"); 2048 bits or more. */
 moat_err moat_cert_load_dh(const char *dhfile, struct evp_pkey_st **out, moat_cert_report *r);
 
+/* What moat_cert_check() found, for a caller that describes it (the
+ * `moat certs check` checklist). Every pointer is owned by the result;
+ * release it with moat_cert_check_result_free(). */
+typedef struct moat_cert_check_result {
+    struct stack_st_X509 *certs;   /* certfile's certificates, then chainfile's */
+    int n_certfile;                /* how many of certs came from certfile */
+    int leaf;                      /* index in certs of the leaf; -1 when none */
+    struct evp_pkey_st *key;       /* the private key; NULL when none loaded */
+    bool key_encrypted;            /* it was stored encrypted */
+    int n_keys;                    /* private keys in keyfile */
+    struct stack_st_X509 *path;    /* leaf first, as verification traced it; NULL if not */
+    bool anchored;                 /* path ends at a trusted certificate */
+    struct stack_st_X509 *trusted; /* the certificates of cacertfile */
+} moat_cert_check_result;
+
+void moat_cert_check_result_free(moat_cert_check_result *res);
+
 /* Everything `moat certs check` looks at, checked and then released. */
 typedef struct moat_cert_check_args {
-    const char *certfile, *keyfile, *key_password; /* certfile may be NULL */
+    const char *certfile, *keyfile, *key_password; /* certfile may be NULL; keyfile too */
     const char *cacertfile;                        /* may be NULL */
     const char *dhfile;                            /* may be NULL */
     bool partial_chain;
     bool system_roots;
     int64_t now; /* 0 = time(NULL) */
+    /* Added for `moat certs check`; zero keeps the earlier behaviour. */
+    const char *chainfile;     /* intermediates kept apart from certfile (cert.pem + chain.pem) */
+    const char *host;          /* check the leaf against this name or address */
+    moat_cert_purpose purpose; /* what the leaf is for */
+    bool anchor_required;      /* see moat_cert_opts */
+    bool cli;                  /* see moat_cert_opts */
+    moat_cert_check_result *result; /* optional: filled with what was found */
 } moat_cert_check_args;
 
 moat_err moat_cert_check(const moat_cert_check_args *a, moat_cert_report *r);
+
+/* ------------------------------------------------ reading any PEM file */
+
+/* What a PEM block (or a whole DER file) turned out to be. */
+typedef enum moat_pem_kind {
+    MOAT_PEM_CERT = 1,
+    MOAT_PEM_KEY,  /* a private key; key is NULL when encrypted and not decrypted */
+    MOAT_PEM_CSR,  /* a certificate signing request */
+    MOAT_PEM_OTHER /* anything else: parameters, a public key, a CRL ... */
+} moat_pem_kind;
+
+typedef struct moat_pem_item {
+    moat_pem_kind kind;
+    char *label;             /* "CERTIFICATE", "ENCRYPTED PRIVATE KEY" ...; "DER" for DER */
+    struct x509_st *cert;    /* MOAT_PEM_CERT: owned */
+    struct evp_pkey_st *key; /* MOAT_PEM_KEY: owned; NULL when it could not be decrypted */
+    bool encrypted;          /* MOAT_PEM_KEY: stored encrypted */
+} moat_pem_item;
+
+typedef struct moat_pem_items {
+    moat_pem_item *v;
+    size_t n;
+    bool der; /* the file was one DER certificate, not PEM */
+} moat_pem_items;
+
+/* Read every block of a file, in order, for a tool that shows or rearranges
+ * them. what names the file in messages ("certificate file"). Encrypted keys
+ * are decrypted with password when given; one that stays encrypted, or does
+ * not decrypt, is an item with key NULL plus a finding. A file with no PEM
+ * block is accepted when it is one DER certificate (allow_der; items->der is
+ * then set); otherwise it gets the findings the broker would give.
+ * MOAT_OK: items filled (possibly with findings); MOAT_EINVAL: the file could
+ * not be read at all (findings say why); MOAT_ENOMEM. */
+moat_err moat_pem_read(const char *path, const char *what, const char *password, bool allow_der,
+                       moat_pem_items *items, moat_cert_report *r);
+void moat_pem_items_free(moat_pem_items *items);
 
 #endif

@@ -329,7 +329,11 @@ static moat_err info_sans(const X509 *x, moat_cert_info *in)
 
 static void info_key(const X509 *x, char *out, size_t len)
 {
-    EVP_PKEY *k = X509_get0_pubkey(x);
+    moat_cert_key_str(X509_get0_pubkey(x), out, len);
+}
+
+void moat_cert_key_str(const EVP_PKEY *k, char *out, size_t len)
+{
     char group[64] = "";
     if (!k) {
         snprintf(out, len, "unknown");
@@ -397,4 +401,110 @@ void moat_cert_info_free(moat_cert_info *in)
     strlist_free(&in->uri);
     strlist_free(&in->ip);
     memset(in, 0, sizeof *in);
+}
+
+/* ------------------------------------------------------------ details */
+
+/* Colon-separated upper-case hex, as openssl x509 -text prints key IDs. */
+static void hex_colons(const ASN1_OCTET_STRING *o, char *out, size_t len)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    size_t off = 0;
+    out[0] = '\0';
+    for (int i = 0; o && i < o->length && off + 4 <= len; i++) {
+        if (i)
+            out[off++] = ':';
+        out[off++] = digits[o->data[i] >> 4];
+        out[off++] = digits[o->data[i] & 15];
+    }
+    if (off < len)
+        out[off] = '\0';
+}
+
+static bool ext_critical(const X509 *x, int nid)
+{
+    int i = X509_get_ext_by_NID(x, nid, -1);
+    return i >= 0 && X509_EXTENSION_get_critical(X509_get_ext(x, i));
+}
+
+static moat_err details_ku(const X509 *x, moat_cert_details *d)
+{
+    /* In bit order, under the names openssl.cnf uses for them. */
+    static const struct {
+        uint32_t bit;
+        const char *name;
+    } ku[] = {
+        {KU_DIGITAL_SIGNATURE, "digitalSignature"},
+        {KU_NON_REPUDIATION, "nonRepudiation"},
+        {KU_KEY_ENCIPHERMENT, "keyEncipherment"},
+        {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+        {KU_KEY_AGREEMENT, "keyAgreement"},
+        {KU_KEY_CERT_SIGN, "keyCertSign"},
+        {KU_CRL_SIGN, "cRLSign"},
+        {KU_ENCIPHER_ONLY, "encipherOnly"},
+        {KU_DECIPHER_ONLY, "decipherOnly"},
+    };
+    uint32_t bits = X509_get_key_usage((X509 *)x);
+    d->has_key_usage = bits != UINT32_MAX;
+    d->key_usage_critical = ext_critical(x, NID_key_usage);
+    for (size_t i = 0; d->has_key_usage && i < sizeof ku / sizeof ku[0]; i++)
+        if ((bits & ku[i].bit) && strlist_add(&d->key_usage, ku[i].name))
+            return MOAT_ENOMEM;
+    return MOAT_OK;
+}
+
+static moat_err details_eku(const X509 *x, moat_cert_details *d)
+{
+    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
+    moat_err e = MOAT_OK;
+    d->has_ext_key_usage = eku != NULL;
+    for (int i = 0; eku && !e && i < sk_ASN1_OBJECT_num(eku); i++) {
+        const ASN1_OBJECT *o = sk_ASN1_OBJECT_value(eku, i);
+        char buf[128];
+        int nid = OBJ_obj2nid(o);
+        if (nid != NID_undef)
+            snprintf(buf, sizeof buf, "%s", OBJ_nid2sn(nid));
+        else
+            OBJ_obj2txt(buf, sizeof buf, o, 1);
+        e = strlist_add(&d->ext_key_usage, buf);
+    }
+    EXTENDED_KEY_USAGE_free(eku);
+    return e;
+}
+
+moat_err moat_cert_details_get(const X509 *x, moat_cert_details *d)
+{
+    memset(d, 0, sizeof *d);
+    d->version = X509_get_version(x) + 1;
+    int sig = X509_get_signature_nid(x);
+    snprintf(d->sig_alg, sizeof d->sig_alg, "%s", sig != NID_undef ? OBJ_nid2ln(sig) : "unknown");
+    EVP_PKEY *k = X509_get0_pubkey(x);
+    if (k) {
+        int id = EVP_PKEY_get_base_id(k);
+        snprintf(d->key_alg, sizeof d->key_alg, "%s",
+                 id == EVP_PKEY_RSA || id == EVP_PKEY_RSA_PSS ? "RSA"
+                 : id == EVP_PKEY_EC                          ? "EC"
+                                                              : OBJ_nid2sn(id));
+        d->key_bits = EVP_PKEY_get_bits(k);
+    }
+    BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(x, NID_basic_constraints, NULL, NULL);
+    d->has_basic_constraints = bc != NULL;
+    d->basic_constraints_critical = ext_critical(x, NID_basic_constraints);
+    d->ca = bc && bc->ca;
+    d->path_len = bc && bc->pathlen ? ASN1_INTEGER_get(bc->pathlen) : -1;
+    BASIC_CONSTRAINTS_free(bc);
+    hex_colons(X509_get0_subject_key_id((X509 *)x), d->ski, sizeof d->ski);
+    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id((X509 *)x);
+    hex_colons(aki, d->aki, sizeof d->aki);
+    if (details_ku(x, d) || details_eku(x, d)) {
+        moat_cert_details_free(d);
+        return MOAT_ENOMEM;
+    }
+    return MOAT_OK;
+}
+
+void moat_cert_details_free(moat_cert_details *d)
+{
+    strlist_free(&d->key_usage);
+    strlist_free(&d->ext_key_usage);
 }

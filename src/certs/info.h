@@ -68,6 +68,29 @@ typedef struct moat_cert_info {
 moat_err moat_cert_info_get(const struct x509_st *x, moat_cert_info *out);
 void moat_cert_info_free(moat_cert_info *i);
 
+/* The rest of what `moat certs show` prints about a certificate. Owned
+ * strings; free with moat_cert_details_free. */
+typedef struct moat_cert_details {
+    long version;     /* 1, 2 or 3 */
+    char sig_alg[64]; /* "sha256WithRSAEncryption", "ecdsa-with-SHA256" */
+    char key_alg[16]; /* "RSA", "EC", "ED25519" ... */
+    int key_bits;     /* 2048, 256 ... */
+    bool has_key_usage, key_usage_critical;
+    moat_cert_strlist key_usage; /* "digitalSignature", "keyCertSign" (openssl.cnf names) */
+    bool has_ext_key_usage;
+    moat_cert_strlist ext_key_usage; /* "serverAuth", "clientAuth", or a dotted OID */
+    bool has_basic_constraints, basic_constraints_critical, ca;
+    long path_len;           /* -1 when unlimited or absent */
+    char ski[100], aki[100]; /* "65:F1:3A:...", "" when absent (longer ones cut) */
+} moat_cert_details;
+
+moat_err moat_cert_details_get(const struct x509_st *x, moat_cert_details *out);
+void moat_cert_details_free(moat_cert_details *d);
+
+struct evp_pkey_st;
+/* "RSA 2048", "EC P-256", "ED25519": a key as moat_cert_info.key says it. */
+void moat_cert_key_str(const struct evp_pkey_st *k, char *out, size_t len);
+
 /* Helpers shared with check.c and the TLS layer. Each writes a NUL-terminated
  * string into out, truncating to len. */
 void moat_cert_name_oneline(const struct x509_st *x, bool issuer, char *out, size_t len);

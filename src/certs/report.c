@@ -43,6 +43,11 @@ static const char *const code_names[MOAT_CERT_CODE__COUNT] = {
     [MOAT_CERT_SETTING] = "setting",
     [MOAT_CERT_SETTING_WARNING] = "setting_warning",
     [MOAT_CERT_TLS_LIBRARY] = "tls_library",
+    [MOAT_CERT_HOST_MISMATCH] = "host_mismatch",
+    [MOAT_CERT_NO_CLIENT_AUTH] = "no_client_auth",
+    [MOAT_CERT_KEY_USAGE] = "key_usage",
+    [MOAT_CERT_NOT_V3] = "not_v3",
+    [MOAT_CERT_DUPLICATE_CERT] = "duplicate_cert",
 };
 
 const char *moat_cert_code_name(moat_cert_code code)
