@@ -251,6 +251,8 @@ echo "$stamp_version" >.pki-complete
 #                                certificate" (a server can still load it: the
 #                                chain it has is consistent)
 #   probe-selfsigned.pem/.key    a self-signed server certificate for localhost
+#   probe-root-regen.pem         another root CA of the same name as probe-root
+#                                (a regenerated CA): it did not sign probe-int1
 #   probe-ocsp-good.der          OCSP response (signed by int) saying server.pem
 #                                is good; probe-ocsp-revoked.der says revoked
 # The stamp is rewritten at the end, so a run cut short in here is redone.
@@ -293,6 +295,7 @@ probe_sign() { # probe_sign NAME ISSUER EXTSECTION
         -sha256 -extfile probe-ext.cnf -extensions "$3" -out "$1.pem"
 }
 root_ca probe-root "/O=moat test/CN=moat Probe Root CA"
+root_ca probe-root-regen "/O=moat test/CN=moat Probe Root CA"
 for n in 1 2; do
     ec_key probe-int$n.key
     ossl req -new -config probe-ext.cnf -key probe-int$n.key \

@@ -318,7 +318,7 @@ static void print_text(FILE *f, const probe_opts *o, const probe_result *r)
         fprintf(f, "TLS       %s, %s%s%s, ALPN %s\n", r->version, r->cipher,
                 r->group[0] ? ", group " : "", r->group, r->alpn[0] ? r->alpn : "none");
     } else {
-        fprintf(f, "TLS       handshake FAILED%s%s\n", r->hs_error[0] ? ": " : "", r->hs_error);
+        fprintf(f, "TLS       handshake FAILED%s%s\n", r->tls_error[0] ? ": " : "", r->tls_error);
     }
     if (r->connected && (r->hs_ok || r->server_hello)) {
         print_chain_text(f, r);
@@ -438,7 +438,7 @@ static void print_json(FILE *f, const probe_opts *o, const probe_result *r)
     js_kv(f, "cipher", r->hs_ok ? r->cipher : NULL, true);
     js_kv(f, "group", r->group[0] ? r->group : NULL, true);
     js_kv(f, "alpn", r->alpn[0] ? r->alpn : NULL, true);
-    js_kv(f, "error", r->hs_error[0] ? r->hs_error : NULL, true);
+    js_kv(f, "error", r->tls_error[0] ? r->tls_error : NULL, true);
     js_kv(f, "alert_received", r->alert_in >= 0 ? probe_alert_name(r->alert_in) : NULL, true);
     fprintf(f, "\"alert_after_handshake\":%s,", r->alert_in_after_hs ? "true" : "false");
     js_kv(f, "not_tls", r->plain[0] ? r->plain : NULL, false);
@@ -578,6 +578,10 @@ int certs_probe_main(int argc, char **argv)
         }
         probe_handshake(&c);
         probe_tls_collect(&c);
+        /* With nothing to send, give a TLS 1.3 server a moment to refuse
+         * the client certificate after the handshake. */
+        if (r.hs_ok && o.app == PROBE_TLS_ONLY && r.cert_requested && !strcmp(r.version, "TLSv1.3"))
+            probe_wait_alert(&c, 1000);
         if (r.hs_ok)
             probe_app_run(&o, &c);
         bool saw_tls = r.server_hello || (r.n_first >= 2 && r.first[0] >= 0x14 &&

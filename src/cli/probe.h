@@ -88,7 +88,7 @@ typedef struct probe_result {
     /* Handshake. */
     bool sni_sent;
     bool hs_ok;
-    char hs_error[256];     /* OpenSSL's reason when it failed */
+    char tls_error[256];    /* OpenSSL's reason for the first TLS failure */
     int alert_in;           /* alert the server sent, description code; -1 none */
     bool alert_in_after_hs; /* ... after our side of the handshake completed */
     int alert_out;          /* alert we sent; -1 none */
@@ -142,9 +142,8 @@ typedef struct probe_result {
 
 void probe_result_init(probe_result *r);
 void probe_result_free(probe_result *r);
-/* Add a finding; fix may be NULL. Both are printf formats sharing the
- * argument list: fix first, with its own arguments, via a preformatted
- * string (probe_fmt). */
+/* Add a finding: fix is a plain string or NULL (build it with probe_fmt),
+ * the message a printf format. */
 void probe_add(probe_result *r, const char *topic, bool problem, const char *fix, const char *fmt,
                ...) __attribute__((format(printf, 5, 6)));
 /* snprintf into a rotating static buffer, for building fixes inline. */
@@ -164,13 +163,17 @@ typedef struct probe_conn {
  * res->net_error set. */
 int probe_connect(const probe_opts *o, probe_conn *c, probe_result *res);
 /* Run the TLS handshake on c->ssl (set up by the caller). 1 done, 0 failed
- * (res->hs_error, alerts and raw bytes say why). */
+ * (res->tls_error, alerts and raw bytes say why). */
 int probe_handshake(probe_conn *c);
 /* Send all of buf over TLS (or plain when c->ssl is NULL). 0 or -1. */
 int probe_send(probe_conn *c, const void *buf, size_t len);
 /* Receive at least one byte: > 0 bytes, 0 clean close, -1 error or timeout
  * (res says which). */
 long probe_recv(probe_conn *c, void *buf, size_t len);
+/* Read for up to ms (bounded by the timeout) only to let an alert arrive:
+ * a TLS 1.3 server refuses a client certificate after the handshake. A
+ * quiet server is not an error here. */
+void probe_wait_alert(probe_conn *c, int ms);
 /* close_notify when TLS, then close the socket. */
 void probe_close(probe_conn *c);
 

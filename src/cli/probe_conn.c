@@ -297,18 +297,14 @@ static int fill_in(probe_conn *c, int64_t deadline)
     return n == 0 ? 0 : -1;
 }
 
+/* Keep OpenSSL's reason ("unexpected eof while reading"), the first one. */
 static void ssl_error_text(probe_conn *c)
 {
     probe_result *r = c->res;
     unsigned long e = ERR_peek_last_error();
-    if (e && !r->hs_error[0])
-        ERR_error_string_n(e, r->hs_error, sizeof r->hs_error);
-    if (e) {
-        /* Keep only OpenSSL's reason ("certificate verify failed"). */
-        const char *reason = ERR_reason_error_string(e);
-        if (reason)
-            snprintf(r->hs_error, sizeof r->hs_error, "%s", reason);
-    }
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    if (reason && !r->tls_error[0])
+        snprintf(r->tls_error, sizeof r->tls_error, "%s", reason);
     ERR_clear_error();
 }
 
@@ -321,8 +317,10 @@ int probe_handshake(probe_conn *c)
         int rc = SSL_connect(c->ssl);
         int fl = flush_out(c, deadline); /* the ClientHello, our Finished, or an alert */
         if (rc == 1) {
+            /* A failed flush of our Finished shows up at the next read. */
+            (void)fl;
             c->res->hs_ok = true;
-            return fl == 0 ? 1 : 1;
+            return 1;
         }
         int e = SSL_get_error(c->ssl, rc);
         if (e == SSL_ERROR_WANT_READ && !eof) {
@@ -387,6 +385,17 @@ long probe_recv(probe_conn *c, void *buf, size_t len)
         /* A TCP close without close_notify: what many servers do. */
         return c->res->peer_eof && c->res->alert_in < 0 ? 0 : -1;
     }
+}
+
+void probe_wait_alert(probe_conn *c, int ms)
+{
+    int saved = c->timeout_ms;
+    bool timed_out = c->res->timed_out;
+    uint8_t buf[512];
+    c->timeout_ms = ms < saved ? ms : saved;
+    probe_recv(c, buf, sizeof buf);
+    c->timeout_ms = saved;
+    c->res->timed_out = timed_out;
 }
 
 void probe_close(probe_conn *c)

@@ -383,11 +383,11 @@ static void explain_handshake(const probe_opts *o, probe_result *r)
         client_cert_needed(o, r, "it asked for one, then closed the connection without an alert");
         return;
     }
-    if (strstr(r->hs_error, "unsupported protocol")) {
+    if (strstr(r->tls_error, "unsupported protocol")) {
         probe_add(r, "tls", true,
                   "Enable TLS 1.2 or 1.3 on the server (moat: tls_versions = tlsv1.3,tlsv1.2).",
                   "the server only speaks TLS versions older than 1.2, which we refuse (%s)",
-                  r->hs_error);
+                  r->tls_error);
         return;
     }
     if (r->peer_eof || r->sock_errno) {
@@ -399,7 +399,7 @@ static void explain_handshake(const probe_opts *o, probe_result *r)
     }
     probe_add(r, "tls", true,
               "Run with --tls1.2 or --tls1.3 to narrow it down; the server's log says why.",
-              "the TLS handshake failed: %s", r->hs_error[0] ? r->hs_error : "unknown error");
+              "the TLS handshake failed: %s", r->tls_error[0] ? r->tls_error : "unknown error");
 }
 
 /* ------------------------------------------------------------ verification */

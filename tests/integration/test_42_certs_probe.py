@@ -25,6 +25,7 @@ LISTENERS = {
     "mutual": dict(MUTUAL, cacertfile=True),
     "optional": dict(OPTIONAL, cacertfile=True),
     "broken": {"certfile": "probe-server-broken.pem", "keyfile": "probe-server.key"},
+    "full": {"certfile": "probe-server-fullchain.pem", "keyfile": "probe-server.key"},
     "self": {"certfile": "probe-selfsigned.pem", "keyfile": "probe-selfsigned.key"},
     "tls12": {"tls_versions": "tlsv1.2"},
     "wss": {"ltype": "wss"},
@@ -235,6 +236,19 @@ def test_broken_chain_names_the_missing_intermediate(pb, pki):
     assert rc == 0
 
 
+def test_regenerated_ca_of_the_same_name(pb, pki):
+    """The client has a CA of the right name but not the one that signed the
+    chain (a CA made anew): error 20; the message says so."""
+    port = pb.tls_ports["full"]
+    rc, j = agree(port, "localhost", pki("probe-root.pem"))
+    assert rc == 0, j
+    rc, j = agree(port, "localhost", pki("probe-root-regen.pem"))
+    assert rc == 1 and j["verify"]["code"] == 20, j
+    p = problems(j)[0]
+    assert "holds a certificate of that name, but not the one that signed it" in p["message"], p
+    assert "--ca" in p["fix"]
+
+
 def test_wrong_ca_file(pb, pki):
     """The client's CA file is not the server's CA: error 20 at depth 1, and
     the fix asks whether --ca is the right file."""
@@ -322,6 +336,15 @@ def test_client_cert_required_and_missing_tls12(pb, pki):
     assert j["tls"]["alert_after_handshake"] is False
     p = problems(j)[0]
     assert "requires a client certificate" in p["message"] and "--cert" in p["fix"]
+
+
+def test_client_cert_required_tls_only(pb, pki):
+    """--tls-only sends nothing: the probe waits briefly for the alert a TLS
+    1.3 server sends after the handshake."""
+    rc, j = probe_json("localhost:%d" % pb.tls_ports["mutual"], "--ca", pki("ca.pem"),
+                       "--tls-only")
+    assert rc == 1 and j["tls"]["alert_received"] == "certificate required", j
+    assert "--cert" in problems(j)[0]["fix"]
 
 
 def test_client_cert_given(pb, pki):
@@ -451,6 +474,36 @@ def test_plain_mqtt_port_probed_with_wss(pb, pki):
     """The plain-text check tries MQTT too when HTTP gets no answer."""
     rc, out = probe("localhost:%d" % pb.port, "--wss", "/mqtt")
     assert rc == 1 and "not TLS" in out and "plain MQTT" in out, out
+
+
+RESET_SERVER = r'''
+import socket, struct, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(8)
+while True:
+    c, _ = s.accept()
+    c.settimeout(5)
+    try:
+        c.recv(4096)
+    except OSError:
+        pass
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+'''
+
+
+def test_server_resets_after_client_hello():
+    """The webinar's third error ("write:errno=104", no certificates): the
+    server resets the connection after the ClientHello."""
+    port = free_ports(1)[0]
+    with process([sys.executable, "-c", RESET_SERVER, str(port)], port):
+        rc, j = probe_json("127.0.0.1:%d" % port)
+    assert rc == 1 and j["chain"] == [], j
+    p = problems(j)[0]
+    assert p["message"].startswith("no certificate sent:") and "reset" in p["message"], p
+    assert "certfile" in p["fix"]
 
 
 def test_connection_refused():
