@@ -323,11 +323,13 @@ static void print_text(FILE *f, const probe_opts *o, const probe_result *r)
     if (r->connected && (r->hs_ok || r->server_hello)) {
         print_chain_text(f, r);
         print_verify_text(f, o, r);
-        const char *cc = r->cert_requested
-                             ? (r->cert_configured ? "requested by the server; ours was sent"
-                                                   : "requested by the server; we had none")
-                         : r->hs_ok ? "not requested"
-                                    : "not requested (so far)";
+        const char *cc = !r->cert_requested
+                             ? (r->hs_ok ? "not requested" : "not requested (so far)")
+                         : r->cert_configured    ? "requested by the server; ours was sent"
+                         : r->cert_required == 1 ? "REQUIRED by the server; we had none"
+                         : r->cert_required == 0
+                             ? "requested by the server but optional: we had none and were let in"
+                             : "requested by the server; we had none";
         fprintf(f, "Client    certificate %s\n", cc);
     }
     if (r->hs_ok) {
@@ -475,8 +477,12 @@ static void print_json(FILE *f, const probe_opts *o, const probe_result *r)
     fputs("]},", f);
 
     fputs("\"client_cert\":{", f);
-    fprintf(f, "\"requested\":%s,\"sent\":%s,\"ca_names\":[", r->cert_requested ? "true" : "false",
-            r->cert_requested && r->cert_configured ? "true" : "false");
+    fprintf(f, "\"requested\":%s,\"sent\":%s,\"required\":%s,\"ca_names\":[",
+            r->cert_requested ? "true" : "false",
+            r->cert_requested && r->cert_configured ? "true" : "false",
+            r->cert_required < 0 ? "null"
+            : r->cert_required   ? "true"
+                                 : "false");
     for (int i = 0; r->ca_names && i < sk_X509_NAME_num(r->ca_names); i++) {
         char one[512];
         probe_name_text(sk_X509_NAME_value(r->ca_names, i), one, sizeof one);

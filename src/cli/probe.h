@@ -104,6 +104,7 @@ typedef struct probe_result {
     /* Client certificate. */
     bool cert_requested;            /* CertificateRequest seen */
     bool cert_configured;           /* --cert given */
+    int cert_required;              /* 1 required (refused without), 0 optional, -1 unknown */
     STACK_OF(X509_NAME) * ca_names; /* CA names in the request (owned) */
 
     /* OCSP stapling (status_request). */

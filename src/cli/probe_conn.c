@@ -30,6 +30,7 @@ void probe_result_init(probe_result *r)
     memset(r, 0, sizeof *r);
     r->alert_in = r->alert_out = -1;
     r->ocsp_cert_status = r->ocsp_reason = -1;
+    r->cert_required = -1;
 }
 
 void probe_result_free(probe_result *r)

@@ -246,6 +246,7 @@ static void client_cert_needed(const probe_opts *o, probe_result *r, const char 
         n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? "; " : "", one);
     }
     (void)o;
+    r->cert_required = 1;
     probe_add(r, "client_cert", true,
               probe_fmt("Pass --cert FILE --key FILE with a client certificate issued by a CA the "
                         "listener trusts (its cacertfile)%s%s.",
@@ -609,11 +610,13 @@ static void chain_notes(probe_result *r)
 static void explain_client_cert(const probe_opts *o, probe_result *r)
 {
     (void)o;
-    if (r->cert_requested && !r->cert_configured && r->app_ok)
+    if (r->cert_requested && !r->cert_configured && r->app_ok) {
+        r->cert_required = 0;
         probe_add(r, "client_cert", false, NULL,
                   "the server asked for a client certificate but let us in without one "
                   "(moat: verify = verify_peer with fail_if_no_peer_cert = false): client "
                   "certificates are optional here");
+    }
     if (r->cert_configured && !r->cert_requested && r->hs_ok)
         probe_add(r, "client_cert", false,
                   "If the server should check client certificates, set verify = verify_peer "
@@ -717,6 +720,14 @@ static void explain_app(const probe_opts *o, probe_result *r)
         break;
     default:
         break;
+    }
+    /* Asked for a certificate, got none, and hung up without a word. */
+    if (r->cert_requested && !r->cert_configured && !r->connack && !r->http_status &&
+        (r->peer_eof || r->sock_errno)) {
+        client_cert_needed(o, r,
+                           "it asked for one, then closed the connection after the handshake "
+                           "without an alert");
+        return;
     }
     if (r->connack && r->connack_rc != 0) {
         probe_add(r, "app", true, connack_fix(r->mqtt_version, r->connack_rc),

@@ -319,6 +319,7 @@ def test_client_cert_required_and_missing_tls13(pb, pki):
     assert rc == 1, j
     assert j["verify"]["ok"] is True
     assert j["client_cert"]["requested"] is True and j["client_cert"]["sent"] is False
+    assert j["client_cert"]["required"] is True
     assert j["client_cert"]["ca_names"] == ["CN=moat Test Root CA,O=moat test"]
     assert j["tls"]["alert_received"] == "certificate required"
     assert j["tls"]["alert_after_handshake"] is True
@@ -351,7 +352,7 @@ def test_client_cert_given(pb, pki):
     rc, j = probe_json("localhost:%d" % pb.tls_ports["mutual"], "--ca", pki("ca.pem"), "--cert",
                        pki("client-fullchain.pem"), "--key", pki("client.key"))
     assert rc == 0 and j["ok"], j
-    assert j["client_cert"] == {"requested": True, "sent": True,
+    assert j["client_cert"] == {"requested": True, "sent": True, "required": None,
                                 "ca_names": ["CN=moat Test Root CA,O=moat test"]}
 
 
@@ -368,7 +369,7 @@ def test_client_cert_optional(pb, pki):
     """Asked for but not required: OK, with a note."""
     rc, j = probe_json("localhost:%d" % pb.tls_ports["optional"], "--ca", pki("ca.pem"))
     assert rc == 0 and j["ok"], j
-    assert j["client_cert"]["requested"] is True
+    assert j["client_cert"]["requested"] is True and j["client_cert"]["required"] is False
     assert any("optional" in f["message"] for f in j["findings"] if not f["problem"])
 
 
