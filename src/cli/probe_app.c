@@ -167,6 +167,8 @@ static int stream_packet(stream *s, size_t *plen)
             return -1;
         if (s->eof || s->ws_closed || s->ws_error[0])
             return 0;
+        if (s->len == sizeof s->data)
+            return -1; /* far more than any CONNACK */
         uint8_t buf[16384];
         long n = probe_recv(s->c, buf, sizeof buf);
         if (n < 0)
