@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Fuzz the HTTP request-head parser. Input: two bytes choosing max_head
- * (little-endian, 0 meaning 65536), then the bytes a client sent.
+/* Fuzz the HTTP request-head and response-head parsers. Input: two bytes
+ * choosing max_head (little-endian, 0 meaning 65536), then the bytes a
+ * client (or, for the response parser, a server) sent. Both parsers read
+ * every input.
  *
  * Beyond "no crash", each answer is checked:
  *  - OK: the head fits in the input and in max_head and ends with LF; every
@@ -13,7 +15,9 @@
  *  - splits: a prefix of the input is incomplete or gets the same answer
  *    (a complete head is the same head, a refusal the same status), every
  *    proper prefix of a head is incomplete, and the input copied to a
- *    buffer of its exact size parses the same (ASan sees overreads). */
+ *    buffer of its exact size parses the same (ASan sees overreads);
+ *  - responses: the same properties for the status line, headers and
+ *    framing, and for prefixes. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +178,108 @@ static void check_prefix(const uint8_t *d, size_t k, size_t max_head, const answ
     }
 }
 
+/* ------------------------------------------------------------ responses */
+
+typedef struct resp_answer {
+    moat_err e;
+    const char *why;
+    moat_http_response r;
+} resp_answer;
+
+static void parse_resp(const uint8_t *d, size_t n, size_t max_head, resp_answer *a)
+{
+    a->why = NULL;
+    a->e = moat_http_parse_response(d, n, max_head, &a->r, &a->why);
+    FUZZ_CHECK(a->why != NULL);
+    switch (a->e) {
+    case MOAT_OK:
+        FUZZ_CHECK(a->why[0] == '\0');
+        break;
+    case MOAT_ENEEDMORE:
+        FUZZ_CHECK(a->why[0] == '\0' && n < max_head);
+        break;
+    case MOAT_ETOOLARGE:
+    case MOAT_EMALFORMED:
+        FUZZ_CHECK(a->why[0] != '\0');
+        break;
+    default:
+        FUZZ_CHECK(!"unexpected error");
+    }
+}
+
+static void check_resp_head(const uint8_t *d, size_t n, size_t max_head,
+                            const moat_http_response *r)
+{
+    FUZZ_CHECK(r->head_len >= 14 && r->head_len <= n && r->head_len <= max_head);
+    FUZZ_CHECK(d[r->head_len - 1] == '\n' && memcmp(d, "HTTP/1.", 7) == 0);
+    const uint8_t *end = d + r->head_len;
+    FUZZ_CHECK(r->status >= 100 && r->status <= 999 && r->version_minor <= 1);
+    FUZZ_CHECK(r->n_headers <= MOAT_HTTP_MAX_HEADERS);
+    FUZZ_CHECK(r->content_length >= -1 && !(r->chunked && r->content_length >= 0));
+    FUZZ_CHECK(r->reason.len == 0 || inside(r->reason, d, end));
+    for (size_t k = 0; k < r->reason.len; k++) {
+        uint8_t c = (uint8_t)r->reason.p[k];
+        FUZZ_CHECK(c == '\t' || (c >= 0x20 && c != 0x7F));
+    }
+    for (uint32_t i = 0; i < r->n_headers; i++) {
+        const moat_http_field *h = &r->headers[i];
+        FUZZ_CHECK(inside(h->name, d, end) && inside(h->value, d, end) && h->name.len > 0);
+        for (size_t k = 0; k < h->name.len; k++)
+            FUZZ_CHECK(is_tchar((uint8_t)h->name.p[k]));
+        FUZZ_CHECK(h->name.p[h->name.len] == ':');
+        for (size_t k = 0; k < h->value.len; k++) {
+            uint8_t c = (uint8_t)h->value.p[k];
+            FUZZ_CHECK(c == '\t' || (c >= 0x20 && c != 0x7F));
+        }
+        char name[256];
+        if (h->name.len < sizeof name) {
+            memcpy(name, h->name.p, h->name.len);
+            name[h->name.len] = '\0';
+            const moat_http_str *v = moat_http_response_header(r, name);
+            FUZZ_CHECK(v != NULL && v <= &h->value);
+        }
+    }
+    if (r->content_length >= 0)
+        FUZZ_CHECK(moat_http_response_header(r, "content-length") != NULL);
+    if (r->chunked)
+        FUZZ_CHECK(moat_http_response_has_token(r, "transfer-encoding", "chunked"));
+    if (moat_http_response_has_token(r, "connection", "close"))
+        FUZZ_CHECK(!r->keep_alive);
+}
+
+static void check_resp_prefix(const uint8_t *d, size_t k, size_t max_head, const resp_answer *a)
+{
+    resp_answer p;
+    parse_resp(d, k, max_head, &p);
+    if (a->e == MOAT_OK && k < a->r.head_len) {
+        FUZZ_CHECK(p.e == MOAT_ENEEDMORE);
+        return;
+    }
+    if (p.e == MOAT_ENEEDMORE)
+        return;
+    FUZZ_CHECK(p.e == a->e && strcmp(p.why, a->why) == 0);
+    if (p.e == MOAT_OK)
+        FUZZ_CHECK(p.r.head_len == a->r.head_len && p.r.status == a->r.status &&
+                   p.r.n_headers == a->r.n_headers && p.r.chunked == a->r.chunked &&
+                   p.r.content_length == a->r.content_length);
+}
+
+static void fuzz_response(const uint8_t *d, size_t size, size_t max_head)
+{
+    resp_answer a;
+    parse_resp(d, size, max_head, &a);
+    if (a.e == MOAT_OK)
+        check_resp_head(d, size, max_head, &a.r);
+    if (size > 0) {
+        check_resp_prefix(d, size - 1, max_head, &a);
+        check_resp_prefix(d, size / 2, max_head, &a);
+    }
+    if (a.e == MOAT_OK) {
+        check_resp_prefix(d, a.r.head_len - 1, max_head, &a);
+        check_resp_prefix(d, a.r.head_len, max_head, &a);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
@@ -213,6 +319,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(b.e == MOAT_OK && b.req.head_len == a.req.head_len);
     else if (a.e != MOAT_ENEEDMORE && !(a.status == 431))
         FUZZ_CHECK(b.e == a.e && b.status == a.status);
+    fuzz_response(d, size, max_head);
     free(d);
     return 0;
 }

@@ -312,3 +312,97 @@ chmod 0600 ./*.key le/archive/example/privkey*.pem
 chmod 0644 ./*.pem server.der server.p12 le/archive/example/cert*.pem le/archive/example/chain*.pem \
     le/archive/example/fullchain*.pem
 echo "$stamp_version" >.pki-complete
+
+# ---------------------------------------------------------------------------
+# moat certs probe (tests/integration/test_42_certs_probe.py). Only new files:
+#   probe-root.pem/.key          root CA "moat Probe Root CA"
+#   probe-int1.pem/.key          intermediate CA (pathlen 1) under probe-root
+#   probe-int2.pem/.key          intermediate CA (pathlen 0) under probe-int1
+#   probe-server.pem/.key        RSA-2048 leaf under probe-int2, SAN DNS:localhost
+#                                IP:127.0.0.1
+#   probe-server-fullchain.pem   leaf + probe-int2 + probe-int1
+#   probe-server-broken.pem      leaf + probe-int2: probe-int1 is missing, so
+#                                clients fail with "unable to get local issuer
+#                                certificate" (a server can still load it: the
+#                                chain it has is consistent)
+#   probe-selfsigned.pem/.key    a self-signed server certificate for localhost
+#   probe-root-regen.pem         another root CA of the same name as probe-root
+#                                (a regenerated CA): it did not sign probe-int1
+#   probe-ocsp-good.der          OCSP response (signed by int) saying server.pem
+#                                is good; probe-ocsp-revoked.der says revoked
+# The stamp is rewritten at the end, so a run cut short in here is redone.
+rm -f .pki-complete
+cat >probe-ext.cnf <<'PROBE_EOF'
+[req]
+distinguished_name = req_dn
+[req_dn]
+
+[int1_ext]
+basicConstraints = critical, CA:TRUE, pathlen:1
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[int2_ext]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+
+[server_ext]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+
+[selfsigned_ext]
+basicConstraints = CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:localhost, IP:127.0.0.1
+subjectKeyIdentifier = hash
+PROBE_EOF
+probe_sign() { # probe_sign NAME ISSUER EXTSECTION
+    serial=$((serial + 1))
+    ossl x509 -req -in "$1.csr" -CA "$2.pem" -CAkey "$2.key" -set_serial "$serial" -days 825 \
+        -sha256 -extfile probe-ext.cnf -extensions "$3" -out "$1.pem"
+}
+root_ca probe-root "/O=moat test/CN=moat Probe Root CA"
+root_ca probe-root-regen "/O=moat test/CN=moat Probe Root CA"
+for n in 1 2; do
+    ec_key probe-int$n.key
+    ossl req -new -config probe-ext.cnf -key probe-int$n.key \
+        -subj "/O=moat test/CN=moat Probe Intermediate CA $n" -out probe-int$n.csr
+done
+probe_sign probe-int1 probe-root int1_ext
+probe_sign probe-int2 probe-int1 int2_ext
+rsa_key probe-server.key 2048
+ossl req -new -config probe-ext.cnf -key probe-server.key -subj "/O=moat test/CN=localhost" \
+    -out probe-server.csr
+probe_sign probe-server probe-int2 server_ext
+cat probe-server.pem probe-int2.pem probe-int1.pem >probe-server-fullchain.pem
+cat probe-server.pem probe-int2.pem >probe-server-broken.pem
+ec_key probe-selfsigned.key
+ossl req -x509 -new -config probe-ext.cnf -key probe-selfsigned.key -subj "/O=moat test/CN=localhost" \
+    -days 825 -sha256 -extensions selfsigned_ext -out probe-selfsigned.pem
+
+# OCSP responses for server.pem from a throw-away index (openssl ocsp answers
+# a request file offline).
+probe_serial=$(openssl x509 -in server.pem -noout -serial | cut -d= -f2)
+probe_subject="/O=moat test/CN=localhost"
+probe_end=$(date -u -d "$(openssl x509 -in server.pem -noout -enddate | cut -d= -f2)" +%y%m%d%H%M%SZ)
+ossl ocsp -issuer int.pem -cert server.pem -no_nonce -reqout probe-ocsp-req.der
+printf 'V\t%s\t\t%s\tunknown\t%s\n' "$probe_end" "$probe_serial" "$probe_subject" \
+    >probe-ocsp-good.idx
+printf 'R\t%s\t200101000000Z,keyCompromise\t%s\tunknown\t%s\n' "$probe_end" "$probe_serial" \
+    "$probe_subject" >probe-ocsp-revoked.idx
+for s in good revoked; do
+    ossl ocsp -index probe-ocsp-$s.idx -rsigner int.pem -rkey int.key -CA int.pem \
+        -reqin probe-ocsp-req.der -respout probe-ocsp-$s.der -ndays 30
+done
+chmod 0600 probe-*.key
+chmod 0644 probe-*.pem probe-ocsp-*.der
+echo "$stamp_version" >.pki-complete
+# ------------------------------------------------------------ end of probe block

@@ -17,8 +17,12 @@ typedef enum step { STEP_OK, STEP_MORE, STEP_FAIL } step;
 
 typedef struct parser {
     const uint8_t *b;
-    size_t end; /* min(len, max_head): no acceptable head reaches beyond */
-    moat_http_request *req;
+    size_t end;             /* min(len, max_head): no acceptable head reaches beyond */
+    moat_http_request *req; /* NULL when parsing a response */
+    /* Where the header lines go: the request's or the response's. */
+    moat_http_field *headers;
+    uint32_t *n_headers;
+    int64_t *content_length;
     int status;
     const char *why;
     /* Framing facts from the header lines, judged once the head is complete
@@ -177,9 +181,9 @@ static step content_length(parser *p, moat_http_str v)
                 return fail(p, 400, "Content-Length too large");
             n = n * 10 + d;
         }
-        if (p->req->content_length >= 0 && p->req->content_length != n)
+        if (*p->content_length >= 0 && *p->content_length != n)
             return fail(p, 400, "conflicting Content-Length values");
-        p->req->content_length = n;
+        *p->content_length = n;
         any = true;
     }
     if (!any)
@@ -212,7 +216,7 @@ static step header_line_done(parser *p, const moat_http_field *h)
     if (moat_http_str_eq(h->name, "transfer-encoding"))
         return transfer_encoding(p, h->value);
     /* RFC 9112 3.2: two Host lines make the authority ambiguous. */
-    if (moat_http_str_eq(h->name, "host") && ++p->n_host > 1)
+    if (p->req && moat_http_str_eq(h->name, "host") && ++p->n_host > 1)
         return fail(p, 400, "more than one Host header");
     return STEP_OK;
 }
@@ -338,7 +342,6 @@ static step request_line(parser *p, size_t *pos)
 static step header_lines(parser *p, size_t *pos)
 {
     const uint8_t *b = p->b;
-    moat_http_request *req = p->req;
     size_t i = *pos;
     for (;;) {
         if (i >= p->end)
@@ -353,9 +356,9 @@ static step header_lines(parser *p, size_t *pos)
         /* RFC 9112 5.2 obs-fold, and 2.2 whitespace before the first line. */
         if (b[i] == ' ' || b[i] == '\t')
             return fail(p, 400,
-                        req->n_headers ? "obsolete line folding"
-                                       : "whitespace before the first header");
-        if (req->n_headers == MOAT_HTTP_MAX_HEADERS)
+                        *p->n_headers ? "obsolete line folding"
+                                      : "whitespace before the first header");
+        if (*p->n_headers == MOAT_HTTP_MAX_HEADERS)
             return fail(p, 431, "too many header fields");
 
         size_t n0 = i;
@@ -387,7 +390,7 @@ static step header_lines(parser *p, size_t *pos)
         if (s != STEP_OK)
             return s;
 
-        moat_http_field *h = &req->headers[req->n_headers++];
+        moat_http_field *h = &p->headers[(*p->n_headers)++];
         h->name = (moat_http_str){(const char *)b + n0, n1 - n0};
         h->value = trim((const char *)b + v0, v1 - v0);
         s = header_line_done(p, h);
@@ -417,7 +420,12 @@ moat_err moat_http_parse_request(const uint8_t *buf, size_t len, size_t max_head
     memset(req, 0, sizeof *req);
     req->content_length = -1;
 
-    parser p = {.b = buf, .end = len < max_head ? len : max_head, .req = req};
+    parser p = {.b = buf,
+                .end = len < max_head ? len : max_head,
+                .req = req,
+                .headers = req->headers,
+                .n_headers = &req->n_headers,
+                .content_length = &req->content_length};
     size_t pos = 0;
     step s = request_line(&p, &pos);
     if (s == STEP_OK)
@@ -442,6 +450,158 @@ moat_err moat_http_parse_request(const uint8_t *buf, size_t len, size_t max_head
     }
 }
 
+/* ------------------------------------------------------------ responses */
+
+/* RFC 9112 4: HTTP-version SP 3DIGIT SP [reason-phrase]. A status line that
+ * ends right after the code ("HTTP/1.1 200") is accepted: servers send it. */
+static step status_line(parser *p, moat_http_response *resp, size_t *pos)
+{
+    const uint8_t *b = p->b;
+    size_t i0 = *pos, i = i0;
+    /* The fixed shape "HTTP/1.x 200", each byte judged as it arrives. */
+    for (size_t k = 0; k < 12; k++, i++) {
+        if (i >= p->end)
+            return STEP_MORE;
+        if (k < 8 && !version_byte(k, b[i]))
+            return fail(p, 400, "response does not start with HTTP/1.x");
+        if (k == 5 && b[i] != '1')
+            return fail(p, 400, "HTTP version other than 1.x");
+        if (k == 8 && b[i] != ' ')
+            return fail(p, 400, "no space after the HTTP version");
+        if (k > 8 && (b[i] < '0' || b[i] > '9'))
+            return fail(p, 400, "status code is not three digits");
+    }
+    resp->version_minor = b[i0 + 7] == '0' ? 0 : 1;
+    resp->status = (b[i0 + 9] - '0') * 100 + (b[i0 + 10] - '0') * 10 + (b[i0 + 11] - '0');
+    if (resp->status < 100)
+        return fail(p, 400, "status code below 100");
+    if (i >= p->end)
+        return STEP_MORE;
+    size_t r0 = i, r1 = i;
+    if (b[i] == ' ') {
+        r0 = ++i;
+        while (i < p->end && b[i] != '\r' && b[i] != '\n') {
+            if (!is_value_byte(b[i]))
+                return fail(p, 400, "control byte in the reason phrase");
+            i++;
+        }
+        if (i >= p->end)
+            return STEP_MORE;
+        r1 = i;
+    } else if (b[i] != '\r' && b[i] != '\n') {
+        return fail(p, 400, "status code is not three digits");
+    }
+    step s = line_end(p, i, &i);
+    if (s != STEP_OK)
+        return s;
+    resp->reason = trim((const char *)b + r0, r1 - r0);
+    *pos = i;
+    return STEP_OK;
+}
+
+/* RFC 9112 6.1-6.3 for responses. Framing that a proxy could read two ways
+ * is refused rather than guessed. */
+static step response_done(parser *p, moat_http_response *resp)
+{
+    if (p->has_te) {
+        if (resp->version_minor == 0)
+            return fail(p, 400, "Transfer-Encoding in an HTTP/1.0 response");
+        if (p->has_cl)
+            return fail(p, 400, "both Content-Length and Transfer-Encoding");
+        if (p->te_codings == 0)
+            return fail(p, 400, "empty Transfer-Encoding");
+        if (p->te_chunked > 1 || (p->te_chunked == 1 && !p->te_last_chunked))
+            return fail(p, 400, "chunked applied more than once or not last");
+        /* Not chunked last: the body runs until the connection closes. */
+        resp->chunked = p->te_last_chunked;
+    }
+    if (resp->version_minor == 0)
+        resp->keep_alive = moat_http_response_has_token(resp, "connection", "keep-alive") &&
+                           !moat_http_response_has_token(resp, "connection", "close");
+    else
+        resp->keep_alive = !moat_http_response_has_token(resp, "connection", "close");
+    return STEP_OK;
+}
+
+moat_err moat_http_parse_response(const uint8_t *buf, size_t len, size_t max_head,
+                                  moat_http_response *resp, const char **why)
+{
+    const char *why_sink;
+    if (!why)
+        why = &why_sink;
+    *why = "";
+    if (!resp || (!buf && len > 0)) {
+        *why = "bad arguments";
+        return MOAT_EINVAL;
+    }
+    memset(resp, 0, sizeof *resp);
+    resp->content_length = -1;
+
+    parser p = {.b = buf,
+                .end = len < max_head ? len : max_head,
+                .headers = resp->headers,
+                .n_headers = &resp->n_headers,
+                .content_length = &resp->content_length};
+    size_t pos = 0;
+    step s = status_line(&p, resp, &pos);
+    if (s == STEP_OK)
+        s = header_lines(&p, &pos);
+    if (s == STEP_OK)
+        s = response_done(&p, resp);
+
+    switch (s) {
+    case STEP_OK:
+        resp->head_len = pos;
+        return MOAT_OK;
+    case STEP_MORE:
+        if (len < max_head)
+            return MOAT_ENEEDMORE;
+        *why = "response head larger than the limit";
+        return MOAT_ETOOLARGE;
+    default:
+        *why = p.why;
+        return p.status == 431 ? MOAT_ETOOLARGE : MOAT_EMALFORMED;
+    }
+}
+
+static const moat_http_str *fields_find(const moat_http_field *h, uint32_t n, const char *name)
+{
+    for (uint32_t i = 0; i < n && i < MOAT_HTTP_MAX_HEADERS; i++)
+        if (moat_http_str_eq(h[i].name, name))
+            return &h[i].value;
+    return NULL;
+}
+
+static bool fields_have_token(const moat_http_field *h, uint32_t n, const char *name,
+                              const char *token)
+{
+    for (uint32_t i = 0; i < n && i < MOAT_HTTP_MAX_HEADERS; i++) {
+        if (!moat_http_str_eq(h[i].name, name))
+            continue;
+        size_t pos = 0;
+        moat_http_str e;
+        while (list_next(h[i].value, &pos, &e))
+            if (moat_http_str_eq(element_name(e), token))
+                return true;
+    }
+    return false;
+}
+
+const moat_http_str *moat_http_response_header(const moat_http_response *resp, const char *name)
+{
+    if (!resp || !name)
+        return NULL;
+    return fields_find(resp->headers, resp->n_headers, name);
+}
+
+bool moat_http_response_has_token(const moat_http_response *resp, const char *name,
+                                  const char *token)
+{
+    if (!resp || !name || !token || !token[0])
+        return false;
+    return fields_have_token(resp->headers, resp->n_headers, name, token);
+}
+
 bool moat_http_str_eq(moat_http_str s, const char *lit)
 {
     if (!lit)
@@ -459,26 +619,14 @@ const moat_http_str *moat_http_header(const moat_http_request *req, const char *
 {
     if (!req || !name)
         return NULL;
-    for (uint32_t i = 0; i < req->n_headers && i < MOAT_HTTP_MAX_HEADERS; i++)
-        if (moat_http_str_eq(req->headers[i].name, name))
-            return &req->headers[i].value;
-    return NULL;
+    return fields_find(req->headers, req->n_headers, name);
 }
 
 bool moat_http_header_has_token(const moat_http_request *req, const char *name, const char *token)
 {
     if (!req || !name || !token || !token[0])
         return false;
-    for (uint32_t i = 0; i < req->n_headers && i < MOAT_HTTP_MAX_HEADERS; i++) {
-        if (!moat_http_str_eq(req->headers[i].name, name))
-            continue;
-        size_t pos = 0;
-        moat_http_str e;
-        while (list_next(req->headers[i].value, &pos, &e))
-            if (moat_http_str_eq(element_name(e), token))
-                return true;
-    }
-    return false;
+    return fields_have_token(req->headers, req->n_headers, name, token);
 }
 
 /* RFC 9110 section 15, plus RFC 6585 for 428, 429 and 431. */

@@ -86,4 +86,37 @@ bool moat_http_str_eq(moat_http_str s, const char *lit);
 /* Standard reason phrase for a status code ("Bad Request"); "" when unknown. */
 const char *moat_http_reason(int status);
 
+/* ------------------------------------------------------------ responses */
+
+/* An HTTP/1.x response head, as a client (`moat certs probe`) reads it. */
+typedef struct moat_http_response {
+    uint8_t version_minor; /* 0 for HTTP/1.0, 1 for HTTP/1.1 (and 1.2-1.9) */
+    int status;            /* 100..999 */
+    moat_http_str reason;  /* reason phrase, may be empty */
+    moat_http_field headers[MOAT_HTTP_MAX_HEADERS];
+    uint32_t n_headers;
+    size_t head_len;        /* bytes of the head, final empty line included */
+    int64_t content_length; /* -1 when absent */
+    bool chunked;           /* Transfer-Encoding ends in "chunked" */
+    bool keep_alive;        /* HTTP/1.1 without "Connection: close", or 1.0 with keep-alive */
+} moat_http_response;
+
+/* Parse the response head at the start of buf[0..len), with the request
+ * parser's rules for header lines and line ends and the same prefix
+ * property (each decision depends only on the bytes before it).
+ * Status line: HTTP/1.x SP 3DIGIT, then SP and a reason phrase (possibly
+ * empty) or the line end. MOAT_OK: complete. MOAT_ENEEDMORE: incomplete and
+ * len < max_head. MOAT_EMALFORMED: not an HTTP/1.x response head (also both
+ * Content-Length and Transfer-Encoding, conflicting Content-Lengths, chunked
+ * twice or not last, Transfer-Encoding in HTTP/1.0); MOAT_ETOOLARGE: head
+ * over max_head or more than MOAT_HTTP_MAX_HEADERS lines. *why (may be NULL)
+ * is "" or a short static text. A NULL resp is MOAT_EINVAL. */
+moat_err moat_http_parse_response(const uint8_t *buf, size_t len, size_t max_head,
+                                  moat_http_response *resp, const char **why);
+
+/* Header lookups on a response, as moat_http_header / _has_token. */
+const moat_http_str *moat_http_response_header(const moat_http_response *resp, const char *name);
+bool moat_http_response_has_token(const moat_http_response *resp, const char *name,
+                                  const char *token);
+
 #endif

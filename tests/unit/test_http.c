@@ -2,7 +2,8 @@
 /* HTTP request heads: real requests (browser WebSocket upgrades, curl,
  * HTTP/1.0), bare LF line ends, every split of the input, every refusal
  * with its status, the limits (head size, header count, target length),
- * framing fields, header lookup and token lists. */
+ * framing fields, header lookup and token lists; response heads as a
+ * client reads them. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -665,6 +666,168 @@ static void test_arguments(void)
     CHECK_EQ(r.head_len, 18);
 }
 
+/* ------------------------------------------------------------ responses */
+
+static moat_err parse_resp_n(const char *s, size_t n, size_t max_head, moat_http_response *r)
+{
+    const char *why = NULL;
+    moat_err e = moat_http_parse_response((const uint8_t *)s, n, max_head, r, &why);
+    CHECK(why != NULL);
+    if (e == MOAT_OK || e == MOAT_ENEEDMORE)
+        CHECK(why && why[0] == '\0');
+    else
+        CHECK(why && why[0] != '\0');
+    return e;
+}
+
+/* Every proper prefix asks for more; the whole gives the head. */
+static void check_resp_splits(const char *s, moat_http_response *full)
+{
+    size_t n = strlen(s), bad = 0;
+    moat_http_response r;
+    CHECK_EQ(parse_resp_n(s, n, BIG, full), MOAT_OK);
+    for (size_t i = 0; i < full->head_len; i++)
+        bad += parse_resp_n(s, i, BIG, &r) != MOAT_ENEEDMORE;
+    CHECK_EQ(bad, 0);
+}
+
+/* Refused whole, and every prefix incomplete or refused the same way. */
+static void expect_resp_refused(const char *s, moat_err want, const char *want_why)
+{
+    size_t n = strlen(s), bad = 0;
+    moat_http_response r;
+    const char *why = NULL;
+    CHECK_EQ(moat_http_parse_response((const uint8_t *)s, n, BIG, &r, &why), want);
+    if (want_why && strcmp(why, want_why) != 0) {
+        fprintf(stderr, "  refusal of %.20s: \"%s\", expected \"%s\"\n", s, why, want_why);
+        CHECK(0);
+    }
+    bool refused = false;
+    for (size_t i = 0; i <= n; i++) {
+        moat_err e = parse_resp_n(s, i, BIG, &r);
+        if (e == MOAT_ENEEDMORE) {
+            bad += refused;
+            continue;
+        }
+        refused = true;
+        bad += e != want;
+    }
+    CHECK_EQ(bad, 0);
+}
+
+static void test_response_upgrade(void)
+{
+    /* What moat's wss listener answers (ws/ws.c). */
+    static const char up[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                             "Upgrade: websocket\r\n"
+                             "Connection: Upgrade\r\n"
+                             "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                             "Sec-WebSocket-Protocol: mqtt\r\n"
+                             "\r\n"
+                             "\x82\x05\x20\x03\x00\x00\x00";
+    moat_http_response r;
+    check_resp_splits(up, &r);
+    CHECK_EQ(r.status, 101);
+    CHECK(str_is(r.reason, "Switching Protocols"));
+    CHECK_EQ(r.version_minor, 1);
+    CHECK_EQ(r.n_headers, 4);
+    CHECK_EQ(r.head_len, sizeof up - 1 - 7);
+    const moat_http_str *v = moat_http_response_header(&r, "sec-websocket-protocol");
+    CHECK(v && str_is(*v, "mqtt"));
+    CHECK(moat_http_response_has_token(&r, "Connection", "upgrade"));
+    CHECK(!moat_http_response_has_token(&r, "Connection", "close"));
+    CHECK(moat_http_response_header(&r, "Content-Length") == NULL);
+    CHECK_EQ(r.content_length, -1);
+}
+
+static void test_response_forms(void)
+{
+    moat_http_response r;
+    check_resp_splits("HTTP/1.1 200 OK\r\nContent-Length: 12\r\nServer: x\r\n\r\nhello world\n",
+                      &r);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(r.content_length, 12);
+    CHECK(r.keep_alive && !r.chunked);
+    /* No reason phrase, with or without the space; bare LF. */
+    check_resp_splits("HTTP/1.1 204\r\n\r\n", &r);
+    CHECK(r.status == 204 && r.reason.len == 0);
+    check_resp_splits("HTTP/1.1 404 \nConnection: close\n\n", &r);
+    CHECK(r.status == 404 && r.reason.len == 0 && !r.keep_alive);
+    /* HTTP/1.0: closes unless keep-alive. */
+    check_resp_splits("HTTP/1.0 403 Forbidden\r\n\r\n", &r);
+    CHECK(r.version_minor == 0 && !r.keep_alive && str_is(r.reason, "Forbidden"));
+    check_resp_splits("HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n\r\n", &r);
+    CHECK(r.keep_alive);
+    /* Chunked, and a reason phrase with blanks and obs-text. */
+    check_resp_splits(
+        "HTTP/1.1 500 Internal \xe9rror  \r\nTransfer-Encoding: gzip, chunked\r\n\r\n", &r);
+    CHECK(r.chunked && r.content_length == -1 && str_is(r.reason, "Internal \xe9rror"));
+    /* Not chunked last: the body runs to the close, still a valid head. */
+    check_resp_splits("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", &r);
+    CHECK(!r.chunked);
+    /* Two Set-Cookie lines, no Host needed. */
+    check_resp_splits("HTTP/1.1 302 Found\r\nLocation: /x\r\nSet-Cookie: a=1\r\nSet-Cookie: "
+                      "b=2\r\n\r\n",
+                      &r);
+    CHECK_EQ(r.n_headers, 3);
+}
+
+static void test_response_refused(void)
+{
+    expect_resp_refused("SSH-2.0-OpenSSH_9.2\r\n", MOAT_EMALFORMED,
+                        "response does not start with HTTP/1.x");
+    expect_resp_refused("\x20\x03\x00\x00\x00", MOAT_EMALFORMED, NULL); /* a CONNACK */
+    expect_resp_refused("HTTP/2.0 200 OK\r\n\r\n", MOAT_EMALFORMED, "HTTP version other than 1.x");
+    expect_resp_refused("HTTP/1.1  200 OK\r\n\r\n", MOAT_EMALFORMED,
+                        "status code is not three digits");
+    expect_resp_refused("HTTP/1.1 20 OK\r\n\r\n", MOAT_EMALFORMED,
+                        "status code is not three digits");
+    expect_resp_refused("HTTP/1.1 2000 OK\r\n\r\n", MOAT_EMALFORMED,
+                        "status code is not three digits");
+    expect_resp_refused("HTTP/1.1 099 Odd\r\n\r\n", MOAT_EMALFORMED, "status code below 100");
+    expect_resp_refused("HTTP/1.1 200 O\x01K\r\n\r\n", MOAT_EMALFORMED,
+                        "control byte in the reason phrase");
+    expect_resp_refused("HTTP/1.1 200 OK\rX\r\n\r\n", MOAT_EMALFORMED, "CR not followed by LF");
+    expect_resp_refused("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nTransfer-Encoding: "
+                        "chunked\r\n\r\n",
+                        MOAT_EMALFORMED, "both Content-Length and Transfer-Encoding");
+    expect_resp_refused("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                        MOAT_EMALFORMED, "conflicting Content-Length values");
+    expect_resp_refused("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
+                        MOAT_EMALFORMED, "chunked applied more than once or not last");
+    expect_resp_refused("HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", MOAT_EMALFORMED,
+                        "Transfer-Encoding in an HTTP/1.0 response");
+    expect_resp_refused("HTTP/1.1 200 OK\r\nBad(Name): x\r\n\r\n", MOAT_EMALFORMED,
+                        "invalid byte in a header name");
+    expect_resp_refused("HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", MOAT_EMALFORMED,
+                        "obsolete line folding");
+}
+
+static void test_response_limits(void)
+{
+    moat_http_response r;
+    const char *why = NULL;
+    static const char h[] = "HTTP/1.1 200 OK\r\nA: b\r\n\r\n";
+    CHECK_EQ(moat_http_parse_response((const uint8_t *)h, sizeof h - 1, sizeof h - 1, &r, &why),
+             MOAT_OK);
+    CHECK_EQ(moat_http_parse_response((const uint8_t *)h, sizeof h - 1, sizeof h - 2, &r, &why),
+             MOAT_ETOOLARGE);
+    CHECK_STR(why, "response head larger than the limit");
+    /* One header line too many. */
+    char big[4096];
+    size_t n = (size_t)snprintf(big, sizeof big, "HTTP/1.1 200 OK\r\n");
+    for (int i = 0; i <= MOAT_HTTP_MAX_HEADERS; i++)
+        n += (size_t)snprintf(big + n, sizeof big - n, "X-%d: v\r\n", i);
+    n += (size_t)snprintf(big + n, sizeof big - n, "\r\n");
+    CHECK_EQ(moat_http_parse_response((const uint8_t *)big, n, BIG, &r, &why), MOAT_ETOOLARGE);
+    CHECK_STR(why, "too many header fields");
+    CHECK_EQ(moat_http_parse_response(NULL, 3, BIG, &r, &why), MOAT_EINVAL);
+    CHECK_EQ(moat_http_parse_response((const uint8_t *)h, 3, BIG, NULL, &why), MOAT_EINVAL);
+    CHECK_EQ(moat_http_parse_response((const uint8_t *)h, 0, BIG, &r, NULL), MOAT_ENEEDMORE);
+    CHECK(moat_http_response_header(NULL, "a") == NULL);
+    CHECK(!moat_http_response_has_token(&r, "a", ""));
+}
+
 int main(void)
 {
     TEST(test_browser_upgrade);
@@ -683,5 +846,9 @@ int main(void)
     TEST(test_token_lists);
     TEST(test_str_eq_reason);
     TEST(test_arguments);
+    TEST(test_response_upgrade);
+    TEST(test_response_forms);
+    TEST(test_response_refused);
+    TEST(test_response_limits);
     return test_summary("http");
 }
