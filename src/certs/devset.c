@@ -242,23 +242,41 @@ moat_err moat_devset_ensure(const char *dir, int64_t now, moat_devset_state *sta
     moat_devset_opts o = {.dir = dir, .now = now};
     size_t n_ca = count_present(dir, ca_files, 2);
     size_t n_leaf = count_present(dir, leaf_files, N_LEAF_FILES);
+    STACK_OF(X509) *cas = NULL;
+    EVP_PKEY *key = NULL;
+    moat_err e = MOAT_OK;
     *state = MOAT_DEVSET_CREATED;
     if (n_ca == 0 && n_leaf == 0)
         return make_all(&o, false, info, err, errlen);
     moat_gen_path(dir, MOAT_DEVSET_CA, cap, sizeof cap);
     moat_gen_path(dir, MOAT_DEVSET_CA_KEY, kp, sizeof kp);
+    if (present(dir, MOAT_DEVSET_CA) &&
+        moat_gen_load_certs(cap, &cas, why, sizeof why) == MOAT_OK && n_leaf == N_LEAF_FILES &&
+        server_current(dir, t) && client_current(dir, t)) {
+        /* Nothing to sign, so ca.key is not needed: it may have been moved
+         * somewhere safer. */
+        STACK_OF(X509) *srv = NULL;
+        char sp[MOAT_GEN_PATH];
+        moat_gen_path(dir, MOAT_DEVSET_SERVER, sp, sizeof sp);
+        moat_gen_load_certs(sp, &srv, why, sizeof why);
+        fill_info(info, sk_X509_value(cas, 0), srv ? sk_X509_value(srv, 0) : NULL);
+        sk_X509_pop_free(srv, X509_free);
+        *state = MOAT_DEVSET_READY;
+        goto out;
+    }
     if (n_ca < 2) {
         snprintf(err, errlen,
-                 "the development certificates in %s are incomplete: %s is missing, so no "
-                 "certificate can be made with that CA. Delete the directory %s to have a new set "
-                 "made (clients must then trust the new ca.pem), or give the TLS listeners "
-                 "certfile and keyfile of their own and set node.dev_certs = off",
+                 "the development certificates in %s need new server or client certificates, "
+                 "but %s is missing, so none can be made with that CA. Delete the directory %s "
+                 "to have a new set made (clients must then trust the new ca.pem), or give the "
+                 "TLS listeners certfile and keyfile of their own and set node.dev_certs = off",
                  dir, present(dir, MOAT_DEVSET_CA) ? kp : cap, dir);
-        return MOAT_EINVAL;
+        e = MOAT_EINVAL;
+        goto out;
     }
-    STACK_OF(X509) *cas = NULL;
-    EVP_PKEY *key = NULL;
-    moat_err e = moat_gen_load_certs(cap, &cas, why, sizeof why);
+    sk_X509_pop_free(cas, X509_free);
+    cas = NULL;
+    e = moat_gen_load_certs(cap, &cas, why, sizeof why);
     if (!e)
         e = moat_gen_load_key(kp, &key, why, sizeof why);
     X509 *ca = e ? NULL : sk_X509_value(cas, 0);
@@ -277,16 +295,6 @@ moat_err moat_devset_ensure(const char *dir, int64_t now, moat_devset_state *sta
                  "node.dev_certs = off",
                  dir, why, dir);
         e = MOAT_EINVAL;
-        goto out;
-    }
-    if (n_leaf == N_LEAF_FILES && server_current(dir, t) && client_current(dir, t)) {
-        STACK_OF(X509) *srv = NULL;
-        char sp[MOAT_GEN_PATH];
-        moat_gen_path(dir, MOAT_DEVSET_SERVER, sp, sizeof sp);
-        moat_gen_load_certs(sp, &srv, why, sizeof why);
-        fill_info(info, ca, srv ? sk_X509_value(srv, 0) : NULL);
-        sk_X509_pop_free(srv, X509_free);
-        *state = MOAT_DEVSET_READY;
         goto out;
     }
     *state = MOAT_DEVSET_RENEWED;

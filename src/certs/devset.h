@@ -69,9 +69,11 @@ typedef enum moat_devset_state {
  *     30 days or not naming this host any more: new server and client
  *     certificates from the same CA, which clients keep trusting (RENEWED);
  *   - the CA expiring within 30 days: a whole new set (CREATED);
- *   - otherwise, complete and current: nothing (READY).
- * A set whose CA cannot be used (ca.key missing or not ca.pem's) is an
- * error that names the fix; it is never replaced behind the user's back. */
+ *   - otherwise, complete and current: nothing (READY); ca.key is not
+ *     needed then, and may have been moved somewhere safer.
+ * When something must be signed and the CA cannot do it (ca.key missing or
+ * not ca.pem's) that is an error naming the fix: a CA that clients trust is
+ * never replaced behind the user's back. */
 moat_err moat_devset_ensure(const char *dir, int64_t now, moat_devset_state *state,
                             moat_devset_info *info, char *err, size_t errlen);
 

@@ -687,8 +687,12 @@ static void test_devset(void)
     CHECK(!strcmp(ca_before, ca_after));
     free(ca_after);
     free(ca_before);
-    /* the CA's key gone: an error that says what to do, nothing replaced */
+    /* the CA's key moved away: fine while nothing needs signing */
     unlink(path_in(dir, MOAT_DEVSET_CA_KEY));
+    CHECK(moat_devset_ensure(dir, later, &st, &info, err, sizeof err) == MOAT_OK);
+    CHECK(st == MOAT_DEVSET_READY);
+    /* ... but new leaves cannot be made: an error that says what to do */
+    unlink(path_in(dir, MOAT_DEVSET_SERVER));
     CHECK(moat_devset_ensure(dir, 0, &st, &info, err, sizeof err) == MOAT_EINVAL);
     CHECK(strstr(err, "ca.key is missing") != NULL && strstr(err, "Delete the directory") != NULL);
     CHECK(mode_of(path_in(dir, MOAT_DEVSET_CA)) != (mode_t)-1);
