@@ -626,8 +626,13 @@ int certs_dev_main(int argc, char **argv)
                 goto out;
             key = v;
         } else if ((r = opt_value(argc, argv, &i, "--host", "dev", &v)) != 0) {
-            if (r < 0 || n_copies == MAX_HOSTS || !(copies[n_copies] = strdup(v)))
+            if (r < 0)
                 goto out;
+            if (n_copies == MAX_HOSTS || !(copies[n_copies] = strdup(v))) {
+                fprintf(stderr, "moat certs dev: too many --host options (at most %d)\n",
+                        MAX_HOSTS);
+                goto out;
+            }
             char *save = NULL;
             for (char *t = strtok_r(copies[n_copies++], ", ", &save); t;
                  t = strtok_r(NULL, ", ", &save)) {

@@ -468,15 +468,9 @@ def test_builtin_defaults_first_start(tmp_path):
         p = subprocess.Popen([moat_bin()], cwd=str(tmp_path), stdin=subprocess.DEVNULL,
                              stdout=lf, stderr=lf, start_new_session=True)
     try:
-        def ready():
-            if p.poll() is not None:
-                return True
-            try:
-                with socket.create_connection(("127.0.0.1", 8084), timeout=1):
-                    return True
-            except OSError:
-                return False
-        wait_until(ready, 15, what="moat on 8084")
+        # its own log, not a connection: another moat could hold the ports
+        wait_until(lambda: p.poll() is not None or "started:" in log.read_text(), 15,
+                   what="moat to start")
         text = log.read_text()
         if p.poll() is not None:
             if "cannot listen" in text:
