@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "broker/broker.h"
+#include "broker/devcerts.h"
 #include "broker/pidfile.h"
 #include "cli/certs_cmd.h"
 #include "conf/conf.h"
@@ -33,7 +34,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: moat [-c FILE] [--check-config] [--help-config [--markdown]] [--version]\n"
                "       moat ctl reload|stop|status [-c FILE]\n"
                "       moat certs gen|dev|show|check|split|bundle|probe ...\n"
-               "  -c, --config FILE   configuration file (default: built-in defaults)\n"
+               "  -c, --config FILE   configuration file (default: built-in defaults: tcp 1883,\n"
+               "                      and ssl 8883 and wss 8084 with certificates made in\n"
+               "                      data/certs at the first start)\n"
                "  --check-config      validate the configuration and exit (0 ok, 2 bad)\n"
                "  --help-config       describe every configuration key\n"
                "  --markdown          with --help-config: print docs/config.md\n"
@@ -88,6 +91,46 @@ static void setup_log(const moat_conf *c)
         LOG_ERROR("cannot open log.file %s; logging to stderr", c->log_file);
 }
 
+/* --check-config. TLS listeners on the development set are checked only
+ * once its files exist: before the first start there is nothing to check
+ * yet, and a check makes no files. */
+static int check_config(const args *a, const moat_conf *conf)
+{
+    char err[1024], skipped[512] = "";
+    moat_conf *c = malloc(sizeof *c);
+    if (!c) {
+        fprintf(stderr, "moat: out of memory\n");
+        return 2;
+    }
+    *c = *conf;
+    if (!moat_dev_certs_present(conf)) {
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < conf->n_listeners; i++) {
+            const moat_listener_conf *l = &conf->listeners[i];
+            if (!moat_dev_certs_used_by(conf, l)) {
+                c->listeners[n++] = *l;
+                continue;
+            }
+            size_t used = strlen(skipped);
+            snprintf(skipped + used, sizeof skipped - used, "%s%s:%s", used ? ", " : "", l->type,
+                     l->name);
+        }
+        c->n_listeners = n;
+    }
+    int rc = 0;
+    if (moat_broker_check_tls(c, err, sizeof err) != MOAT_OK) {
+        fprintf(stderr, "%s\n", err);
+        rc = 2;
+    } else {
+        printf("%s: configuration is valid\n", a->conf ? a->conf : "built-in defaults");
+        if (skipped[0])
+            printf("(%s: development certificates, made in %s/certs at the first start)\n", skipped,
+                   conf->data_dir);
+    }
+    free(c);
+    return rc;
+}
+
 /* moat ctl: talk to the broker running on this configuration's data_dir. */
 static int ctl(const args *a, const moat_conf *conf)
 {
@@ -132,7 +175,10 @@ int main(int argc, char **argv)
     }
     static moat_conf conf;
     char err[1024];
-    moat_conf_defaults(&conf);
+    if (a.conf)
+        moat_conf_defaults(&conf);
+    else
+        moat_conf_builtin(&conf);
     if (a.conf && moat_conf_load(&conf, a.conf, err, sizeof err) != MOAT_OK) {
         fprintf(stderr, "%s\n", err);
         return 2;
@@ -140,18 +186,17 @@ int main(int argc, char **argv)
     if (a.ctl)
         return ctl(&a, &conf);
     setup_log(&conf);
-    if (a.check) {
-        if (moat_broker_check_tls(&conf, err, sizeof err) != MOAT_OK) {
-            fprintf(stderr, "%s\n", err);
-            return 2;
-        }
-        printf("%s: configuration is valid\n", a.conf ? a.conf : "built-in defaults");
-        return 0;
-    }
+    if (a.check)
+        return check_config(&a, &conf);
     signal(SIGPIPE, SIG_IGN);
     int pidfd = -1;
     if (moat_pidfile_acquire(conf.data_dir, &pidfd, err, sizeof err) != MOAT_OK) {
         LOG_ERROR("%s", err);
+        return 1;
+    }
+    if (moat_dev_certs_prepare(&conf, err, sizeof err) != MOAT_OK) {
+        LOG_ERROR("%s", err);
+        moat_pidfile_release(conf.data_dir, pidfd);
         return 1;
     }
     moat_broker *b = NULL;

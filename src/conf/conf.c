@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "certs/devset.h"
 #include "conf/conf_int.h"
 
 #define BUILTIN_ORIGIN "built-in"
@@ -922,6 +923,17 @@ moat_err moat_conf_set(moat_conf *c, const char *key, const char *value, const c
     return unknown_key(err, errlen, origin, key);
 }
 
+/* A built-in listener of type t on 0.0.0.0 and the type's port. */
+static void add_builtin_listener(moat_conf *c, size_t t)
+{
+    moat_listener_conf *l = &c->listeners[c->n_listeners++];
+    init_listener(l, t, BUILTIN_LISTENER);
+    snprintf(l->bind, sizeof l->bind, "0.0.0.0");
+    l->port = conf_listener_types[t].default_port;
+    l->declared = true;
+    snprintf(l->origin, sizeof l->origin, "%s", BUILTIN_ORIGIN);
+}
+
 void moat_conf_defaults(moat_conf *c)
 {
     char msg[200];
@@ -935,13 +947,21 @@ void moat_conf_defaults(moat_conf *c)
     size_t t = 0;
     while (!conf_listener_types[t].supported)
         t++;
-    moat_listener_conf *l = &c->listeners[c->n_listeners++];
-    init_listener(l, t, BUILTIN_LISTENER);
-    snprintf(l->bind, sizeof l->bind, "0.0.0.0");
-    l->port = conf_listener_types[t].default_port;
-    l->declared = true;
-    snprintf(l->origin, sizeof l->origin, "%s", BUILTIN_ORIGIN);
+    add_builtin_listener(c, t);
     c->log_to_console = true;
+}
+
+void moat_conf_builtin(moat_conf *c)
+{
+    char err[200];
+    moat_conf_defaults(c);
+    c->dev_certs = MOAT_DEV_CERTS_AUTO;
+    for (size_t t = 0; t < conf_n_listener_types; t++)
+        if (conf_listener_types[t].supported && (!strcmp(conf_listener_types[t].name, "ssl") ||
+                                                 !strcmp(conf_listener_types[t].name, "wss")))
+            add_builtin_listener(c, t);
+    if (moat_conf_validate(c, err, sizeof err) != MOAT_OK)
+        abort(); /* the built-in configuration is wrong */
 }
 
 const char *moat_anon_name(moat_anon a)
@@ -982,6 +1002,25 @@ static const char *origin_of(const load_state *ls, const char *key, char *buf, s
     return buf;
 }
 
+/* node.dev_certs = auto: listeners without certificate files of their own
+ * serve the development set, and check its chain against its CA (a leaf of
+ * a private root is refused without it). The paths come from devset.h
+ * only, so the broker that makes the files and the listeners agree. */
+static void use_dev_certs(moat_conf *c)
+{
+    if (c->dev_certs != MOAT_DEV_CERTS_AUTO)
+        return;
+    for (uint32_t i = 0; i < c->n_listeners; i++) {
+        moat_listener_conf *l = &c->listeners[i];
+        if (!moat_listener_is_tls(l) || l->certfile[0] || l->keyfile[0])
+            continue;
+        moat_devset_path(c->data_dir, MOAT_DEVSET_SERVER_CHAIN, l->certfile, sizeof l->certfile);
+        moat_devset_path(c->data_dir, MOAT_DEVSET_SERVER_KEY, l->keyfile, sizeof l->keyfile);
+        if (!l->cacertfile[0])
+            moat_devset_path(c->data_dir, MOAT_DEVSET_CA, l->cacertfile, sizeof l->cacertfile);
+    }
+}
+
 static moat_err validate(moat_conf *c, const load_state *ls, char *err, size_t errlen)
 {
     char where[600];
@@ -1000,6 +1039,7 @@ static moat_err validate(moat_conf *c, const load_state *ls, char *err, size_t e
     c->log_to_console = c->log_to != MOAT_LOG_TO_FILE;
     if (c->log_to == MOAT_LOG_TO_CONSOLE)
         c->log_file[0] = '\0'; /* so that log_file != "" means: log to it */
+    use_dev_certs(c);
     return MOAT_OK;
 }
 

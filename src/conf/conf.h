@@ -33,6 +33,10 @@ typedef enum moat_log_to {
     MOAT_LOG_TO_BOTH,        /* log.file and stderr */
 } moat_log_to;
 
+/* node.dev_certs: whether TLS listeners without certificate files of their
+ * own serve the development set made in <data_dir>/certs (certs/devset.h). */
+typedef enum moat_dev_certs { MOAT_DEV_CERTS_OFF = 0, MOAT_DEV_CERTS_AUTO } moat_dev_certs;
+
 typedef enum moat_conf_verify { MOAT_VERIFY_NONE = 0, MOAT_VERIFY_PEER } moat_conf_verify;
 
 /* Which part of a client certificate becomes an identity (EMQX 4's values
@@ -126,6 +130,7 @@ typedef struct moat_conf {
     char data_dir[512];       /* node.data_dir, default "data" */
     uint32_t workers;         /* node.workers, 0 = one per core */
     uint32_t max_connections; /* node.max_connections, global */
+    int dev_certs;            /* node.dev_certs: moat_dev_certs */
     /* log */
     int log_level;       /* log.level: moat_log_level */
     char log_file[512];  /* log.file, "" = stderr only (cleared when log.to = console) */
@@ -162,8 +167,16 @@ typedef struct moat_conf {
     moat_listener_conf listeners[MOAT_CONF_MAX_LISTENERS];
 } moat_conf;
 
-/* Built-in defaults: one tcp listener "default" on 0.0.0.0:1883. */
+/* Defaults: one tcp listener "default" on 0.0.0.0:1883. What a file is
+ * read over. */
 void moat_conf_defaults(moat_conf *c);
+
+/* The built-in configuration, used when moat runs without a file: the
+ * defaults plus node.dev_certs = auto and two TLS listeners on the
+ * development set, ssl "default" on 0.0.0.0:8883 and wss "default" on
+ * 0.0.0.0:8084 (path /mqtt), so that TLS works out of the box with a CA of
+ * this installation's own. A file never gets these listeners. */
+void moat_conf_builtin(moat_conf *c);
 
 /* Parse a file over the defaults. A file that declares any listener replaces
  * the built-in default listener. On error returns MOAT_EINVAL and writes
@@ -182,7 +195,10 @@ moat_err moat_conf_set(moat_conf *c, const char *key, const char *value, const c
 /* End-of-input checks, done by moat_conf_load*() itself; call it after
  * moat_conf_set() used on its own. Rejects listeners whose options were set
  * but which were never declared, and log.to = file|both without log.file;
- * derives log_to_console (and clears log_file for log.to = console). */
+ * derives log_to_console (and clears log_file for log.to = console); with
+ * node.dev_certs = auto, gives TLS listeners that name neither certfile nor
+ * keyfile the development set's files (and its ca.pem as cacertfile when
+ * they name none). */
 moat_err moat_conf_validate(moat_conf *c, char *err, size_t errlen);
 
 /* The effective configuration as `key = value` lines that load back to the

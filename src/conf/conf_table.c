@@ -54,6 +54,12 @@ static const conf_enum_value log_targets[] = {
     {NULL, 0},
 };
 
+static const conf_enum_value dev_certs_modes[] = {
+    {"off", MOAT_DEV_CERTS_OFF},
+    {"auto", MOAT_DEV_CERTS_AUTO},
+    {NULL, 0},
+};
+
 static const conf_enum_value verify_modes[] = {
     {"verify_none", MOAT_VERIFY_NONE},
     {"verify_peer", MOAT_VERIFY_PEER},
@@ -192,6 +198,17 @@ const conf_option conf_options[] = {
      .max = UINT32_MAX,
      .def = "1024000",
      .desc = "Most client connections over all listeners; more are refused."},
+    {.name = "node.dev_certs",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_NODE,
+     GLOBAL(dev_certs),
+     .values = dev_certs_modes,
+     .def = "off",
+     .desc = "auto: TLS listeners (ssl, wss) that set neither certfile nor keyfile serve a "
+             "development certificate: at start moat makes, once, a CA of its own, a server "
+             "certificate for localhost and this host and a client certificate in "
+             "<node.data_dir>/certs/ (cacertfile defaults to its ca.pem). moat without -c runs "
+             "with auto."},
 
     /* log */
     {.name = "log.level",

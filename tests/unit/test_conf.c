@@ -743,6 +743,61 @@ static void test_diff_static(void)
     CHECK_EQ(moat_conf_diff_static(&a, &b, NULL, 0), 2);
 }
 
+/* moat without -c: the defaults plus TLS listeners on the development set;
+ * node.dev_certs = auto in a file does the same for listeners without
+ * certificate files of their own, and nothing else changes. */
+static void test_builtin_dev_certs(void)
+{
+    moat_conf c;
+    moat_conf_builtin(&c);
+    CHECK_EQ(c.dev_certs, MOAT_DEV_CERTS_AUTO);
+    CHECK_EQ(c.n_listeners, 3u);
+    CHECK_STR(c.listeners[0].type, "tcp");
+    CHECK_EQ(c.listeners[0].port, 1883);
+    CHECK_STR(c.listeners[1].type, "ssl");
+    CHECK_STR(c.listeners[1].name, "default");
+    CHECK_STR(c.listeners[1].bind, "0.0.0.0");
+    CHECK_EQ(c.listeners[1].port, 8883);
+    CHECK_STR(c.listeners[1].certfile, "data/certs/server-fullchain.pem");
+    CHECK_STR(c.listeners[1].keyfile, "data/certs/server.key");
+    CHECK_STR(c.listeners[1].cacertfile, "data/certs/ca.pem");
+    CHECK_EQ(c.listeners[1].verify, MOAT_VERIFY_NONE);
+    CHECK_STR(c.listeners[2].type, "wss");
+    CHECK_EQ(c.listeners[2].port, 8084);
+    CHECK_STR(c.listeners[2].mqtt_path, "/mqtt");
+    CHECK_STR(c.listeners[2].certfile, "data/certs/server-fullchain.pem");
+
+    /* a file changes nothing of this: no TLS listener, dev_certs off */
+    EXPECT_OK(&c, "mqtt.max_inflight = 10\n");
+    CHECK_EQ(c.dev_certs, MOAT_DEV_CERTS_OFF);
+    CHECK_EQ(c.n_listeners, 1u);
+    EXPECT_OK(&c, "listener.ssl.x = 8883\n");
+    CHECK_STR(c.listeners[0].certfile, "");
+
+    /* auto in a file: its own listeners, paths under its data_dir */
+    EXPECT_OK(&c, "node.dev_certs = auto\n"
+                  "listener.ssl.a = 127.0.0.1:18883\n"
+                  "listener.ssl.b = 18884\n"
+                  "listener.ssl.b.certfile = /etc/b.pem\n"
+                  "listener.ssl.b.keyfile = /etc/b.key\n"
+                  "listener.wss.c = 18085\n"
+                  "listener.wss.c.cacertfile = /etc/clients.pem\n"
+                  "listener.tcp.d = 11883\n"
+                  "node.data_dir = /var/lib/moat\n");
+    CHECK_EQ(c.n_listeners, 4u);
+    CHECK_STR(c.listeners[0].certfile, "/var/lib/moat/certs/server-fullchain.pem");
+    CHECK_STR(c.listeners[0].keyfile, "/var/lib/moat/certs/server.key");
+    CHECK_STR(c.listeners[0].cacertfile, "/var/lib/moat/certs/ca.pem");
+    CHECK_STR(c.listeners[1].certfile, "/etc/b.pem"); /* its own files: untouched */
+    CHECK_STR(c.listeners[1].cacertfile, "");
+    CHECK_STR(c.listeners[2].certfile, "/var/lib/moat/certs/server-fullchain.pem");
+    CHECK_STR(c.listeners[2].cacertfile, "/etc/clients.pem");
+    CHECK_STR(c.listeners[3].certfile, "");
+    EXPECT_ERROR("node.dev_certs = yes",
+                 "moat.conf:1: node.dev_certs: \"yes\" is not a valid value (expected one of off, "
+                 "auto)");
+}
+
 static void test_files(void)
 {
     moat_conf c;
@@ -797,6 +852,7 @@ int main(void)
     TEST(test_dump);
     TEST(test_docs);
     TEST(test_diff_static);
+    TEST(test_builtin_dev_certs);
     TEST(test_files);
     return test_summary("conf");
 }
