@@ -56,7 +56,7 @@
 set -euo pipefail
 
 out=${1:?usage: gen-test-pki.sh OUTDIR}
-stamp_version=5
+stamp_version=6
 mkdir -p "$out"
 cd "$out"
 if [ -f .pki-complete ] && [ "$(cat .pki-complete)" = "$stamp_version" ]; then
@@ -311,7 +311,6 @@ cat server.pem int.pem server.key >server-with-key.pem
 chmod 0600 ./*.key le/archive/example/privkey*.pem
 chmod 0644 ./*.pem server.der server.p12 le/archive/example/cert*.pem le/archive/example/chain*.pem \
     le/archive/example/fullchain*.pem
-echo "$stamp_version" >.pki-complete
 
 # ---------------------------------------------------------------------------
 # moat certs probe (tests/integration/test_42_certs_probe.py). Only new files:
