@@ -56,6 +56,10 @@ static void log_how_to_trust(const moat_conf *c, const char *dir, const moat_dev
         if (moat_listener_is_ws(l))
             LOG_NOTICE("  wss://%s:%u%s (listener %s:%s; the browser or client must trust %s)",
                        client_host(l), l->port, l->mqtt_path, l->type, l->name, ca);
+        else if (moat_listener_is_http(l))
+            LOG_NOTICE("  https://%s:%u/ (the dashboard; curl --cacert %s, or trust it in the "
+                       "browser)",
+                       client_host(l), l->port, ca);
         else
             LOG_NOTICE("  mosquitto_sub -h %s -p %u --cafile %s%s%s%s%s -t '#' -v", client_host(l),
                        l->port, ca, l->verify == MOAT_VERIFY_PEER ? " --cert " : "",

@@ -927,7 +927,8 @@ moat_err moat_conf_set(moat_conf *c, const char *key, const char *value, const c
 static void add_builtin_listener(moat_conf *c, size_t t)
 {
     moat_listener_conf *l = &c->listeners[c->n_listeners++];
-    init_listener(l, t, BUILTIN_LISTENER);
+    /* the dashboard's listeners (http, https) are named "dashboard" */
+    init_listener(l, t, conf_listener_types[t].name[0] == 'h' ? "dashboard" : BUILTIN_LISTENER);
     snprintf(l->bind, sizeof l->bind, "0.0.0.0");
     l->port = conf_listener_types[t].default_port;
     l->declared = true;
@@ -958,7 +959,8 @@ void moat_conf_builtin(moat_conf *c)
     c->dev_certs = MOAT_DEV_CERTS_AUTO;
     for (size_t t = 0; t < conf_n_listener_types; t++)
         if (conf_listener_types[t].supported && (!strcmp(conf_listener_types[t].name, "ssl") ||
-                                                 !strcmp(conf_listener_types[t].name, "wss")))
+                                                 !strcmp(conf_listener_types[t].name, "wss") ||
+                                                 !strcmp(conf_listener_types[t].name, "https")))
             add_builtin_listener(c, t);
     if (moat_conf_validate(c, err, sizeof err) != MOAT_OK)
         abort(); /* the built-in configuration is wrong */

@@ -459,10 +459,11 @@ def _ports_free(ports):
 
 
 def test_builtin_defaults_first_start(tmp_path):
-    """moat without -c: tcp 1883, ssl 8883 and wss 8084 with a CA made in
-    data/certs. Fixed ports: skipped when something else holds them."""
-    if not _ports_free((1883, 8883, 8084)):
-        pytest.skip("ports 1883/8883/8084 are in use on this machine")
+    """moat without -c: tcp 1883, ssl 8883, wss 8084 and the dashboard on
+    https 18084 with a CA made in data/certs. Fixed ports: skipped when
+    something else holds them."""
+    if not _ports_free((1883, 8883, 8084, 18084)):
+        pytest.skip("ports 1883/8883/8084/18084 are in use on this machine")
     log = tmp_path / "moat.log"
     with open(log, "wb") as lf:
         p = subprocess.Popen([moat_bin()], cwd=str(tmp_path), stdin=subprocess.DEVNULL,
@@ -480,6 +481,8 @@ def test_builtin_defaults_first_start(tmp_path):
         assert ca.exists() and mode(tmp_path / "data" / "certs" / "ca.key") == 0o600
         assert "mosquitto_sub -h localhost -p 8883 --cafile data/certs/ca.pem" in text
         assert "wss://localhost:8084/mqtt" in text
+        assert "https://localhost:18084/ (the dashboard" in text
+        assert "dashboard: administrator 'admin' created with the generated password" in text
         r = subprocess.run(["mosquitto_sub", "-h", "localhost", "-p", "8883", "--cafile",
                             "data/certs/ca.pem", "-t", "$SYS/broker/version", "-C", "1", "-W",
                             "10"], cwd=str(tmp_path), capture_output=True, text=True, timeout=20)

@@ -751,7 +751,7 @@ static void test_builtin_dev_certs(void)
     moat_conf c;
     moat_conf_builtin(&c);
     CHECK_EQ(c.dev_certs, MOAT_DEV_CERTS_AUTO);
-    CHECK_EQ(c.n_listeners, 3u);
+    CHECK_EQ(c.n_listeners, 4u);
     CHECK_STR(c.listeners[0].type, "tcp");
     CHECK_EQ(c.listeners[0].port, 1883);
     CHECK_STR(c.listeners[1].type, "ssl");
@@ -766,6 +766,10 @@ static void test_builtin_dev_certs(void)
     CHECK_EQ(c.listeners[2].port, 8084);
     CHECK_STR(c.listeners[2].mqtt_path, "/mqtt");
     CHECK_STR(c.listeners[2].certfile, "data/certs/server-fullchain.pem");
+    CHECK_STR(c.listeners[3].type, "https"); /* the dashboard */
+    CHECK_STR(c.listeners[3].name, "dashboard");
+    CHECK_EQ(c.listeners[3].port, 18084);
+    CHECK_STR(c.listeners[3].certfile, "data/certs/server-fullchain.pem");
 
     /* a file changes nothing of this: no TLS listener, dev_certs off */
     EXPECT_OK(&c, "mqtt.max_inflight = 10\n");
