@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "certs/info.h"
+#include "dashboard/assets.h"
 #include "dashboard/internal.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -389,18 +390,11 @@ static void metrics(const http_req *rq, http_resp *rs)
     rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-static const char index_html[] =
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>moat</title></head>"
-    "<body><h1>moat</h1><p>The web interface is being built. The HTTP API is served under "
-    "<code>/api/v1/</code>: log in with <code>POST /api/v1/login</code>.</p></body></html>\n";
-
 void api_handle(const http_req *rq, http_resp *rs)
 {
     rs->status = 404;
-    if (path_is(rq, "/") && (method_is(rq, "GET") || method_is(rq, "HEAD"))) {
-        rs->status = 200;
-        rs->content_type = "text/html; charset=utf-8";
-        moat_buf_append(&rs->body, index_html, sizeof index_html - 1);
+    if ((rq->h->path.len < 5 || memcmp(rq->h->path.p, "/api/", 5)) && !path_is(rq, "/metrics")) {
+        assets_handle(rq, rs); /* the web interface: /, /ui/... */
         return;
     }
     if (path_is(rq, "/api/v1/login")) {
