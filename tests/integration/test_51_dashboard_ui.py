@@ -10,8 +10,8 @@
   login, the overview charts, the listeners page following a TLS client
   (mosquitto_sub) as it connects, clients searched, paged and kicked, the
   certificates page (the real API, then a mocked one for the chains and the
-  upload form's messages), logout. Screenshots are kept in
-  build/test-artifacts/dashboard-*.png."""
+  upload form's messages), the session ending under the page, logout.
+  Screenshots are kept in build/test-artifacts/dashboard-*.png."""
 
 import os
 import re
@@ -140,7 +140,7 @@ def test_dashboard_in_chromium(ui, raw_clients):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACTS.glob("dashboard-*.png"):
         old.unlink()
-    tag = uniq("uic")
+    tag = uniq("uic") + "c"  # no other client id has it as a substring
     victim = "%s-kick" % tag
     raws = {}
     for i in range(10):
@@ -177,7 +177,8 @@ def test_dashboard_in_chromium(ui, raw_clients):
             sub.wait(10)
     result = events.first("result")
     assert rc == 0 and result and result["ok"], str(events)
-    assert events.first("certificates") is not None and events.first("logged_out") is not None
+    for kind in ("certificates", "certificates_mock", "relogin", "logged_out"):
+        assert events.first(kind) is not None, kind
     names = {Path(s).name for s in result["screenshots"]}
     for n in ("login", "overview", "listeners", "clients", "clients-kick", "certificates",
               "certificates-mock", "certificates-upload-error"):

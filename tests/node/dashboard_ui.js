@@ -17,7 +17,8 @@
 //      (page.route): chains with expiry colours, the upload form with a
 //      client-side check and a 422 {"field"} from the "server" shown next
 //      to its field;
-//   6. subscriptions ("coming soon"), then logout.
+//   6. subscriptions ("coming soon"); the session ending under the page (the
+//      login comes back, then the same page); logout.
 // Throughout: no Content-Security-Policy violation, no page error, no
 // request leaving the dashboard's origin.
 //
@@ -29,7 +30,7 @@
 // stdout, one JSON object per line: {"event": "login_page"}, "logged_in",
 // "overview" {points}, "listeners" {count} (connect a TLS client now),
 // "count_up" {count}, "clients" {count, pages}, "kicked" {clientid},
-// "certificates" {available}, "certificates_mock", "logged_out";
+// "certificates" {available}, "certificates_mock", "relogin", "logged_out";
 // {"event":"console",...} for the page's console; last {"event":"result",
 // "ok", "error"?, "screenshots": [...]}. Exit status 0 when ok, 1 otherwise,
 // 2 for bad usage.
@@ -414,6 +415,16 @@ async function mockedCertificatesStep() {
 async function subscriptionsAndLogoutStep() {
     await go('#/subscriptions');
     check(/coming soon/i.test(await text('[data-page="subscriptions"]')), 'no "coming soon"');
+    // the session ends under the page (the cookie is gone): the next poll
+    // gets a 401 and the login comes back, then the same page
+    await page.context().clearCookies();
+    await page.locator('#login-view').waitFor({ state: 'visible', timeout: 10000 });
+    check(/session has ended/.test(await text('#login-notice')), 'no notice: ' + (await text('#login-notice')));
+    check((await page.inputValue('#login-user')) === args.username, 'the user name is not kept');
+    await page.fill('#login-pass', args.password);
+    await page.click('#login-submit');
+    await page.locator('[data-page="subscriptions"]').waitFor({ state: 'visible', timeout: 10000 });
+    emit({ event: 'relogin' });
     await page.click('#logout');
     await page.locator('#login-view').waitFor({ state: 'visible', timeout: 10000 });
     const status = await page.evaluate(async () => (await fetch('/api/v1/stats')).status);

@@ -183,7 +183,7 @@ function confirmDialog(title, text, okLabel) {
 
 // ------------------------------------------------------------ chart
 
-// A line chart on a <canvas>: series [{values, color ('--series-1'), fill}]
+// A line chart on a <canvas>: series [{values, color ('--series-1'), fill, dash}]
 // over times (ms). Sized to the element in CSS pixels times the device pixel
 // ratio; colours come from CSS custom properties so app.css owns the theme.
 function drawChart(canvas, times, series, opts = {}) {
@@ -208,8 +208,8 @@ function drawChart(canvas, times, series, opts = {}) {
 
     let max = 0;
     for (const s of series) for (const v of s.values) if (v !== null && v > max) max = v;
-    max = niceMax(max, opts.minMax || 1);
     const ticks = 4;
+    max = axisMax(max, opts.minMax || 1, ticks, !!opts.integer);
 
     // grid and y labels
     ctx.font = font;
@@ -278,8 +278,11 @@ function drawChart(canvas, times, series, opts = {}) {
             ctx.strokeStyle = c;
             ctx.lineWidth = 2;
             ctx.lineJoin = 'round';
+            // dashed series stay readable where they run over another
+            ctx.setLineDash(s.dash ? [6, 4] : []);
             r.forEach(([px, py], i) => (i ? ctx.lineTo(px, py) : ctx.moveTo(px, py)));
             ctx.stroke();
+            ctx.setLineDash([]);
             if (r.length === 1) {
                 ctx.fillStyle = c;
                 ctx.beginPath();
@@ -290,12 +293,49 @@ function drawChart(canvas, times, series, opts = {}) {
     }
 }
 
-// The smallest of 1, 2, 2.5, 5 x 10^k at or above v (and at least floor).
-function niceMax(v, floor) {
-    v = Math.max(v, floor);
-    const p = Math.pow(10, Math.floor(Math.log10(v)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-    return 10 * p;
+// The axis' top: `ticks` steps of 1, 2, 2.5 or 5 x 10^k that reach v (and
+// floor); whole steps for counts.
+function axisMax(v, floor, ticks, integer) {
+    const want = Math.max(v, floor) / ticks;
+    const p = Math.pow(10, Math.floor(Math.log10(want)));
+    let step = 10 * p;
+    for (const m of [1, 2, 2.5, 5]) {
+        if (m * p >= want && !(integer && m * p < 10 && !Number.isInteger(m * p))) {
+            step = m * p;
+            break;
+        }
+    }
+    if (integer) step = Math.max(1, step);
+    return step * ticks;
+}
+
+// ------------------------------------------------------------ polling
+
+// Runs fn now and then POLL_MS after each answer, until stop(). An answer
+// that comes after stop() (or a new start()) schedules nothing, so two
+// loops never run at once.
+class Poller {
+    constructor(fn) {
+        this.fn = fn;
+        this.gen = 0;
+        this.timer = 0;
+    }
+
+    start() {
+        this.stop();
+        this.run(this.gen);
+    }
+
+    stop() {
+        this.gen++;
+        clearTimeout(this.timer);
+        this.timer = 0;
+    }
+
+    async run(gen) {
+        await this.fn();
+        if (gen === this.gen) this.timer = setTimeout(() => this.run(gen), POLL_MS);
+    }
 }
 
 // ------------------------------------------------------------ stats sampling
@@ -305,10 +345,8 @@ function niceMax(v, floor) {
 const samples = { t: [], conns: [], rin: [], rout: [] };
 let lastStats = null;
 let prevCounters = null;
-let statsTimer = 0;
 
 async function sampleStats() {
-    statsTimer = 0;
     try {
         const s = await api('GET', '/api/v1/stats');
         const now = Date.now();
@@ -335,8 +373,9 @@ async function sampleStats() {
             $('#ov-window').textContent = 'Could not read the statistics: ' + errText(e);
         }
     }
-    if (loggedIn) statsTimer = setTimeout(sampleStats, POLL_MS);
 }
+
+const statsPoller = new Poller(sampleStats);
 
 // ------------------------------------------------------------ overview
 
@@ -358,11 +397,12 @@ function renderOverview() {
     const conns = $('#chart-conns');
     drawChart(conns, samples.t, [{ values: samples.conns, color: '--series-1', fill: true }], {
         minMax: 4,
+        integer: true,
     });
     const rates = $('#chart-rates');
     drawChart(rates, samples.t, [
         { values: samples.rin, color: '--series-2' },
-        { values: samples.rout, color: '--series-3' },
+        { values: samples.rout, color: '--series-3', dash: true },
     ]);
     const last = (a) => a.filter((v) => v !== null).slice(-1)[0];
     const peak = (a) => Math.max(0, ...a.filter((v) => v !== null));
@@ -382,11 +422,7 @@ function renderOverview() {
 
 // ------------------------------------------------------------ listeners
 
-let listenersTimer = 0;
-
 async function loadListeners() {
-    listenersTimer = 0;
-    if (route.page !== 'listeners') return;
     try {
         const r = await api('GET', '/api/v1/listeners');
         if (route.page !== 'listeners') return;
@@ -395,8 +431,9 @@ async function loadListeners() {
     } catch (e) {
         $('#listeners-updated').textContent = 'Could not update: ' + errText(e);
     }
-    if (route.page === 'listeners' && loggedIn) listenersTimer = setTimeout(loadListeners, POLL_MS);
 }
+
+const listenersPoller = new Poller(loadListeners);
 
 function renderListeners(list) {
     const tbody = $('#listeners-table tbody');
@@ -689,13 +726,13 @@ function certListener(c, index) {
     const chain = $('.chain', node);
     const certsOf = c.chain || c.certificates || [];
     certsOf.forEach((cert, i) => {
-        if (i) chain.append(el('li', { class: 'arrow', 'aria-hidden': 'true' }, 'issued by →'));
+        if (i) chain.append(el('li', { class: 'arrow', 'aria-hidden': 'true' }, 'issued by'));
         chain.append(certBox(cert, i === 0 ? 'Server certificate' : cert.self_signed ? 'Root CA' : 'Intermediate CA'));
     });
     // the issuer of the last certificate, when it is not in the chain sent
     const last = certsOf[certsOf.length - 1];
     if (last && last.issuer && last.issuer !== last.subject && !last.self_signed) {
-        chain.append(el('li', { class: 'arrow', 'aria-hidden': 'true' }, 'issued by →'));
+        chain.append(el('li', { class: 'arrow', 'aria-hidden': 'true' }, 'issued by'));
         chain.append(
             el(
                 'li',
@@ -910,7 +947,7 @@ async function deleteUpload(listener) {
 
 const PAGES = {
     overview: { enter: renderOverview },
-    listeners: { enter: loadListeners, leave: () => clearTimeout(listenersTimer) },
+    listeners: { enter: () => listenersPoller.start(), leave: () => listenersPoller.stop() },
     clients: {
         enter: () => {
             fillListenerOptions().then(() => loadClients());
@@ -968,15 +1005,12 @@ function showApp(username) {
     $('#app-view').hidden = false;
     route.page = null;
     onRoute();
-    if (!statsTimer) sampleStats();
+    statsPoller.start();
 }
 
 function showLogin(notice) {
-    const wasIn = loggedIn;
     loggedIn = false;
-    clearTimeout(statsTimer);
-    clearTimeout(listenersTimer);
-    statsTimer = listenersTimer = 0;
+    statsPoller.stop();
     if (route.page && PAGES[route.page].leave) PAGES[route.page].leave();
     route.page = null;
     $('#boot').hidden = true;
@@ -990,7 +1024,6 @@ function showLogin(notice) {
     const user = $('#login-user');
     if (!user.value) user.value = sessionStorage.getItem('moat.user') || '';
     (user.value ? $('#login-pass') : user).focus();
-    return wasIn;
 }
 
 onUnauthorized = () => {
