@@ -666,6 +666,7 @@ async function loadCertificates() {
             list.removeAttribute('aria-busy');
             notice.hidden = false;
             notice.dataset.kind = 'error';
+            delete notice.dataset.state;
             notice.textContent = 'Could not read the certificates: ' + errText(e);
             list.replaceChildren();
             return;
@@ -774,7 +775,7 @@ function certBox(cert, role) {
     return el(
         'li',
         { class: 'cert' },
-        el('span', { class: 'cert-role' }, role),
+        el('span', { class: 'cert-role' }, role + (cert.self_signed && role !== 'Root CA' ? ' · self-signed' : '')),
         el('strong', { class: 'cert-cn' }, commonName(cert.subject) || '(no subject)'),
         el('span', { class: 'dn small', title: 'Subject' }, cert.subject || ''),
         el('span', { class: 'small' }, el('span', { class: 'muted' }, 'Issuer: '), cert.issuer || '?'),
