@@ -15,6 +15,7 @@
 
 #include "base/log.h"
 #include "certs/info.h"
+#include "dashboard/assets.h"
 #include "dashboard/certs_api.h"
 #include "dashboard/internal.h"
 
@@ -424,7 +425,19 @@ static void certificates(const http_req *rq, http_resp *rs, const char *user)
         resp_json(rs, 200, r);
         return;
     }
-    moat_listener *l = rest[0] == '/' ? tls_listener_named(b, rest + 1, n - 1) : NULL;
+    /* the id may come URL-encoded ("ssl%3Aexternal") */
+    char id[96];
+    size_t idn = 0;
+    for (size_t i = 1; rest[0] == '/' && i < n && idn + 1 < sizeof id; i++) {
+        unsigned v;
+        if (rest[i] == '%' && n - i >= 3 && sscanf(rest + i + 1, "%2x", &v) == 1) {
+            id[idn++] = (char)v;
+            i += 2;
+        } else {
+            id[idn++] = rest[i];
+        }
+    }
+    moat_listener *l = idn ? tls_listener_named(b, id, idn) : NULL;
     if (!l) {
         resp_json_error(rs, 404, "not_found",
                         "no TLS listener of that name (expected an id "
@@ -447,18 +460,11 @@ static void certificates(const http_req *rq, http_resp *rs, const char *user)
     resp_json(rs, status, out);
 }
 
-static const char index_html[] =
-    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>moat</title></head>"
-    "<body><h1>moat</h1><p>The web interface is being built. The HTTP API is served under "
-    "<code>/api/v1/</code>: log in with <code>POST /api/v1/login</code>.</p></body></html>\n";
-
 void api_handle(const http_req *rq, http_resp *rs)
 {
     rs->status = 404;
-    if (path_is(rq, "/") && (method_is(rq, "GET") || method_is(rq, "HEAD"))) {
-        rs->status = 200;
-        rs->content_type = "text/html; charset=utf-8";
-        moat_buf_append(&rs->body, index_html, sizeof index_html - 1);
+    if ((rq->h->path.len < 5 || memcmp(rq->h->path.p, "/api/", 5)) && !path_is(rq, "/metrics")) {
+        assets_handle(rq, rs); /* the web interface: /, /ui/... */
         return;
     }
     if (path_is(rq, "/api/v1/login")) {
