@@ -345,7 +345,7 @@ static void find_root(const char *cafile, X509 *issuer, STACK_OF(X509) * above, 
         slash[1] = '\0';
     else
         dir[0] = '\0';
-    snprintf(guess, sizeof guess, "%sca.pem", dir);
+    snprintf(guess, sizeof guess, "%.4000sca.pem", dir);
     snprintf(out, n, "<your root CA's certificate>");
     if (moat_gen_load_certs(guess, &sk, err, sizeof err) == MOAT_OK &&
         X509_check_issued(sk_X509_value(sk, 0), top) == X509_V_OK)
