@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "base/log.h"
 #include "certs/info.h"
@@ -301,6 +302,185 @@ static void clients(const http_req *rq, http_resp *rs)
     resp_json(rs, 200, r);
 }
 
+/* page and limit of a listing (limit 100 by default, at most 10000). */
+static void paging(const http_req *rq, long *page, long *limit)
+{
+    char v[32];
+    *page = query_param(rq, "page", v, sizeof v) ? atol(v) : 1;
+    *limit = query_param(rq, "limit", v, sizeof v) ? atol(v) : 100;
+    if (*page < 1)
+        *page = 1;
+    if (*limit < 1 || *limit > 10000)
+        *limit = 100;
+}
+
+static void resp_list(http_resp *rs, cJSON *arr, long page, long limit, long count)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddItemToObject(r, "data", arr);
+    cJSON *meta = cJSON_AddObjectToObject(r, "meta");
+    cJSON_AddNumberToObject(meta, "page", (double)page);
+    cJSON_AddNumberToObject(meta, "limit", (double)limit);
+    cJSON_AddNumberToObject(meta, "count", (double)count);
+    resp_json(rs, 200, r);
+}
+
+/* A path's remainder after prefix, %XX-decoded, into out (NUL-terminated). */
+static size_t path_rest(const http_req *rq, size_t prefix, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = prefix; i < rq->h->path.len && n + 1 < cap; i++) {
+        unsigned v;
+        const char *p = rq->h->path.p + i;
+        if (*p == '%' && rq->h->path.len - i >= 3 && sscanf(p + 1, "%2x", &v) == 1) {
+            out[n++] = (char)v;
+            i += 2;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    out[n] = 0;
+    return n;
+}
+
+/* Every session's subscriptions (online or not), filtered by client id and
+ * topic filter substrings. */
+static void subscriptions(const http_req *rq, http_resp *rs)
+{
+    moat_broker *b = rq->b;
+    char fid[256] = "", ftopic[1024] = "";
+    long page, limit;
+    query_param(rq, "clientid", fid, sizeof fid);
+    query_param(rq, "topic", ftopic, sizeof ftopic);
+    paging(rq, &page, &limit);
+    cJSON *arr = cJSON_CreateArray();
+    long matched = 0, first = (page - 1) * limit;
+    pthread_mutex_lock(&b->lock);
+    size_t it = 0;
+    moat_map_slot *sl;
+    while ((sl = moat_map_next(&b->sessions, &it))) {
+        moat_session *s = sl->value;
+        if (!contains(s->client_id, fid))
+            continue;
+        for (uint32_t i = 0; i < s->n_subs; i++) {
+            const sess_sub *ss = &s->subs[i];
+            if (!contains(ss->filter, ftopic))
+                continue;
+            if (matched++ < first || cJSON_GetArraySize(arr) >= limit)
+                continue;
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "clientid", s->client_id);
+            const char *f = ss->filter;
+            const char *slash = !strncmp(f, "$share/", 7) ? strchr(f + 7, '/') : NULL;
+            if (slash) {
+                char group[256];
+                snprintf(group, sizeof group, "%.*s", (int)(slash - f - 7), f + 7);
+                cJSON_AddStringToObject(o, "topic", slash + 1);
+                cJSON_AddStringToObject(o, "share_group", group);
+            } else {
+                cJSON_AddStringToObject(o, "topic", f);
+                cJSON_AddNullToObject(o, "share_group");
+            }
+            cJSON_AddStringToObject(o, "filter", f);
+            cJSON_AddNumberToObject(o, "qos", ss->options & SUBOPT_QOS_MASK);
+            cJSON_AddBoolToObject(o, "no_local", ss->options & SUBOPT_NO_LOCAL);
+            cJSON_AddBoolToObject(o, "retain_as_published", ss->options & SUBOPT_RAP);
+            cJSON_AddNumberToObject(o, "retain_handling", (ss->options >> SUBOPT_RH_SHIFT) & 3);
+            if (ss->sub_id)
+                cJSON_AddNumberToObject(o, "subscription_identifier", ss->sub_id);
+            else
+                cJSON_AddNullToObject(o, "subscription_identifier");
+            cJSON_AddBoolToObject(o, "online", s->conn != NULL);
+            cJSON_AddItemToArray(arr, o);
+        }
+    }
+    pthread_mutex_unlock(&b->lock);
+    resp_list(rs, arr, page, limit, matched);
+}
+
+#define PREVIEW_MAX 1024
+
+typedef struct ret_walk {
+    cJSON *arr;
+    const char *substr; /* or NULL */
+    long matched, first, limit;
+} ret_walk;
+
+static void retained_one(void *ctx, const char *topic, size_t tlen, void *value)
+{
+    ret_walk *w = ctx;
+    const moat_msg *m = value;
+    (void)tlen;
+    if (w->substr && !strstr(topic, w->substr))
+        return;
+    if (w->matched++ < w->first || cJSON_GetArraySize(w->arr) >= w->limit)
+        return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "topic", topic);
+    cJSON_AddNumberToObject(o, "qos", m->qos);
+    cJSON_AddNumberToObject(o, "payload_size", m->payload_len);
+    size_t n = m->payload_len < PREVIEW_MAX ? m->payload_len : PREVIEW_MAX;
+    char b64[4 * ((PREVIEW_MAX + 2) / 3) + 1];
+    EVP_EncodeBlock((unsigned char *)b64, m->payload, (int)n);
+    cJSON_AddStringToObject(o, "payload_preview", b64);
+    cJSON_AddBoolToObject(o, "truncated", n < m->payload_len);
+    /* The broker does not record when a retained message was stored. */
+    cJSON_AddNullToObject(o, "stored_at");
+    cJSON_AddItemToArray(w->arr, o);
+}
+
+/* Retained messages, by topic substring (topic=) or MQTT filter (filter=,
+ * or topic= with + or #). */
+static void retained(const http_req *rq, http_resp *rs)
+{
+    moat_broker *b = rq->b;
+    char ftopic[1024] = "", filter[1024] = "";
+    long page, limit;
+    query_param(rq, "topic", ftopic, sizeof ftopic);
+    query_param(rq, "filter", filter, sizeof filter);
+    if (!filter[0] && (strchr(ftopic, '+') || strchr(ftopic, '#'))) {
+        memcpy(filter, ftopic, sizeof filter);
+        ftopic[0] = 0;
+    }
+    paging(rq, &page, &limit);
+    ret_walk w = {cJSON_CreateArray(), ftopic[0] ? ftopic : NULL, 0, (page - 1) * limit, limit};
+    pthread_mutex_lock(&b->lock);
+    if (filter[0]) {
+        moat_rettree_match(b->retained, filter, strlen(filter), retained_one, &w);
+    } else {
+        moat_rettree_match(b->retained, "#", 1, retained_one, &w);
+        moat_rettree_match(b->retained, "$SYS/#", 6, retained_one, &w);
+    }
+    pthread_mutex_unlock(&b->lock);
+    resp_list(rs, w.arr, page, limit, w.matched);
+}
+
+/* Delete a retained message the way an MQTT client does: store the empty
+ * retained message (retain_store removes it from the tree and the store). */
+static void retained_delete(const http_req *rq, http_resp *rs, const char *user)
+{
+    moat_broker *b = rq->b;
+    char topic[4096];
+    size_t n = path_rest(rq, 17, topic, sizeof topic); /* after "/api/v1/retained/" */
+    moat_msg *m = n ? msg_new(topic, n, NULL, 0, NULL, 0) : NULL;
+    bool found = false;
+    if (m) {
+        m->retain = true;
+        pthread_mutex_lock(&b->lock);
+        found = moat_rettree_get(b->retained, topic, n) != NULL;
+        if (found)
+            retain_store(b, m);
+        pthread_mutex_unlock(&b->lock);
+        msg_unref(m);
+    }
+    if (!found) {
+        resp_json_error(rs, 404, "not_found", "no retained message on that topic");
+        return;
+    }
+    LOG_NOTICE("dashboard: retained message on %s deleted by %s from %s", topic, user, rq->peer);
+    rs->status = 204;
+}
+
 static void kick_task(moat_loop *l, void *arg)
 {
     (void)l;
@@ -516,6 +696,13 @@ void api_handle(const http_req *rq, http_resp *rs)
     } else if (rq->h->path.len >= 20 && !memcmp(rq->h->path.p, "/api/v1/certificates", 20) &&
                (rq->h->path.len == 20 || rq->h->path.p[20] == '/')) {
         certificates(rq, rs, user);
+    } else if (path_is(rq, "/api/v1/subscriptions") && get) {
+        subscriptions(rq, rs);
+    } else if (path_is(rq, "/api/v1/retained") && get) {
+        retained(rq, rs);
+    } else if (rq->h->path.len > 17 && !memcmp(rq->h->path.p, "/api/v1/retained/", 17) &&
+               method_is(rq, "DELETE")) {
+        retained_delete(rq, rs, user);
     } else if (path_is(rq, "/metrics") && get) {
         metrics(rq, rs);
     } else {
