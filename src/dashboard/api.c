@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "base/log.h"
@@ -640,6 +641,100 @@ static void certificates(const http_req *rq, http_resp *rs, const char *user)
     resp_json(rs, status, out);
 }
 
+/* An API key in "Authorization: Basic base64(id:secret)": 1 when valid (user
+ * set), 0 when there is none or it is wrong, -1 when the address is
+ * throttled. */
+static int basic_key(const http_req *rq, char *user, size_t ulen)
+{
+    const moat_http_str *a = moat_http_header(rq->h, "Authorization");
+    if (!a || a->len <= 6 || strncasecmp(a->p, "Basic ", 6))
+        return 0;
+    const char *b64 = a->p + 6;
+    size_t n = a->len - 6;
+    while (n && b64[0] == ' ')
+        b64++, n--;
+    if (n == 0 || n % 4 || n > 256)
+        return 0;
+    unsigned char dec[200];
+    int dl = EVP_DecodeBlock(dec, (const unsigned char *)b64, (int)n);
+    if (dl < 0)
+        return 0;
+    for (size_t i = n; i > 0 && b64[i - 1] == '='; i--)
+        dl--; /* EVP_DecodeBlock counts the padding */
+    const char *d = (const char *)dec, *colon = memchr(d, ':', (size_t)dl);
+    if (!colon)
+        return 0;
+    moat_err e = auth_key_check(rq->b->dash, d, (size_t)(colon - d), colon + 1,
+                                (size_t)(d + dl - colon - 1), rq->peer, user, ulen);
+    if (e == MOAT_ELIMIT)
+        return -1;
+    if (e)
+        LOG_NOTICE("dashboard: API key refused: peer=%s id=%.*s", rq->peer,
+                   (int)((colon - d) < 32 ? colon - d : 32), d);
+    return e == MOAT_OK;
+}
+
+static void api_keys(const http_req *rq, http_resp *rs, const char *user)
+{
+    dash_auth *a = rq->b->dash;
+    if (path_is(rq, "/api/v1/api_keys")) {
+        if (method_is(rq, "GET") || method_is(rq, "HEAD")) {
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddItemToObject(r, "data", auth_keys_json(a));
+            resp_json(rs, 200, r);
+            return;
+        }
+        if (!method_is(rq, "POST")) {
+            resp_json_error(rs, 405, "method_not_allowed", "use GET or POST");
+            return;
+        }
+        cJSON *j = cJSON_ParseWithLength((const char *)rq->body, rq->body_len);
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(j, "name");
+        char id[KEY_ID_BUF], secret[KEY_SECRET_BUF];
+        moat_err e =
+            cJSON_IsString(name) ? auth_key_create(a, name->valuestring, id, secret) : MOAT_EINVAL;
+        if (e == MOAT_EINVAL) {
+            cJSON_Delete(j);
+            resp_json_error(rs, 400, "bad_request",
+                            "expected a JSON body {\"name\": \"...\"} (1 to 63 bytes, no "
+                            "control characters)");
+            return;
+        }
+        if (e) {
+            cJSON_Delete(j);
+            resp_json_error(rs, 500, "internal_error", "cannot store the API key");
+            return;
+        }
+        LOG_NOTICE("dashboard: API key %s (%s) created by %s from %s", id, name->valuestring, user,
+                   rq->peer);
+        cJSON *r = cJSON_CreateObject();
+        cJSON_AddStringToObject(r, "id", id);
+        cJSON_AddStringToObject(r, "secret", secret);
+        cJSON_AddStringToObject(r, "name", name->valuestring);
+        OPENSSL_cleanse(secret, sizeof secret);
+        cJSON_Delete(j);
+        resp_json(rs, 201, r);
+        return;
+    }
+    if (!method_is(rq, "DELETE")) {
+        resp_json_error(rs, 405, "method_not_allowed", "use DELETE");
+        return;
+    }
+    char id[64], name[64];
+    path_rest(rq, 17, id, sizeof id);
+    moat_err e = auth_key_delete(a, id, name, sizeof name);
+    if (e == MOAT_ENOTFOUND) {
+        resp_json_error(rs, 404, "not_found", "no API key with that id");
+        return;
+    }
+    if (e) {
+        resp_json_error(rs, 500, "internal_error", "cannot store the API keys");
+        return;
+    }
+    LOG_NOTICE("dashboard: API key %s (%s) deleted by %s from %s", id, name, user, rq->peer);
+    rs->status = 204;
+}
+
 void api_handle(const http_req *rq, http_resp *rs)
 {
     rs->status = 404;
@@ -659,15 +754,31 @@ void api_handle(const http_req *rq, http_resp *rs)
     const char *tok = NULL;
     size_t tlen = 0;
     char user[64];
-    if (!request_token(rq, &tok, &tlen) ||
-        !auth_token_user(rq->b->dash, tok, tlen, user, sizeof user)) {
+    int key = basic_key(rq, user, sizeof user);
+    if (key < 0) {
+        resp_header(rs, "Retry-After: 60\r\n");
+        resp_json_error(rs, 429, "too_many_attempts",
+                        "too many failed logins from this address; wait a minute");
+        return;
+    }
+    if (!key && (!request_token(rq, &tok, &tlen) ||
+                 !auth_token_user(rq->b->dash, tok, tlen, user, sizeof user))) {
         resp_header(rs, "WWW-Authenticate: Bearer realm=\"moat\"\r\n");
         resp_json_error(rs, 401, "unauthorized",
-                        "log in first: POST /api/v1/login, then send Authorization: Bearer TOKEN");
+                        "log in first: POST /api/v1/login, then send Authorization: Bearer TOKEN "
+                        "(or use an API key: Authorization: Basic base64(id:secret))");
         return;
     }
     bool get = method_is(rq, "GET") || method_is(rq, "HEAD");
-    if (path_is(rq, "/api/v1/logout") && method_is(rq, "POST")) {
+    bool keys_route = path_is(rq, "/api/v1/api_keys") ||
+                      (rq->h->path.len > 17 && !memcmp(rq->h->path.p, "/api/v1/api_keys/", 17));
+    if (key && !get && (keys_route || path_is(rq, "/api/v1/logout"))) {
+        resp_json_error(rs, 403, "forbidden",
+                        "API keys cannot create or delete API keys nor log out: log in as an "
+                        "administrator");
+    } else if (keys_route) {
+        api_keys(rq, rs, user);
+    } else if (path_is(rq, "/api/v1/logout") && method_is(rq, "POST")) {
         auth_logout(rq->b->dash, tok, tlen);
         resp_header(rs,
                     "Set-Cookie: moat_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict\r\n");

@@ -8,7 +8,13 @@
  * printed once: there is no default password. Logins hand out random tokens
  * (kept in memory: a restart logs everybody out) that expire after
  * dashboard.token_ttl. Failed logins are counted per client address; after
- * five within a minute, that address waits a minute. */
+ * five within a minute, that address waits a minute.
+ *
+ * API keys, for scripts, live in node.data_dir/dashboard-api-keys (mode
+ * 0600), one per line: "id:pbkdf2-sha256:ITERATIONS:SALT:HASH:CREATED:name".
+ * The secret is shown once, when the key is made; a request authenticates
+ * with "Authorization: Basic base64(id:secret)". PBKDF2 is slow on purpose,
+ * so a key checked once is remembered (a SHA-256 of its secret) for a minute. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,11 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <cjson/cJSON.h>
 
 #include "base/log.h"
 #include "base/map.h"
@@ -39,6 +49,21 @@ typedef struct admin {
     uint8_t hash[HASH_LEN];
 } admin;
 
+#define KEY_ID_LEN 16     /* hex characters */
+#define KEY_SECRET_LEN 48 /* hex characters */
+#define KEY_CACHE_MS 60000
+
+typedef struct apikey {
+    char id[KEY_ID_LEN + 1];
+    char name[64];
+    unsigned iterations;
+    uint8_t salt[SALT_LEN];
+    uint8_t hash[HASH_LEN];
+    int64_t created;          /* Unix time */
+    uint8_t cached[HASH_LEN]; /* SHA-256 of the secret last verified ... */
+    int64_t cached_until;     /* ... until then (monotonic ms; 0: none) */
+} apikey;
+
 typedef struct token {
     char user[64];
     int64_t expires; /* monotonic ms */
@@ -56,6 +81,9 @@ struct dash_auth {
     size_t n_admins;
     moat_map tokens; /* token text -> token* */
     moat_map fails;  /* client address -> fails* */
+    char keys_path[600];
+    apikey *keys;
+    size_t n_keys;
 };
 
 static void hex(const uint8_t *p, size_t n, char *out)
@@ -164,6 +192,251 @@ static moat_err load(dash_auth *a, char *err, size_t errlen)
     return MOAT_OK;
 }
 
+static void addr_of(const char *peer, char *out, size_t n)
+{
+    /* "ip:port" or "[v6]:port" -> the address */
+    const char *colon = strrchr(peer, ':');
+    size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
+    snprintf(out, n, "%.*s", (int)len, peer);
+}
+
+/* ------------------------------------------------------------ API keys */
+
+static bool key_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n >= sizeof(((apikey *)0)->name))
+        return false;
+    for (const char *p = name; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            return false;
+    return true;
+}
+
+static moat_err save_keys(dash_auth *a)
+{
+    char tmp[640];
+    snprintf(tmp, sizeof tmp, "%s.tmp", a->keys_path);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return MOAT_EIO;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        return MOAT_EIO;
+    }
+    for (size_t i = 0; i < a->n_keys; i++) {
+        const apikey *k = &a->keys[i];
+        char salt[2 * SALT_LEN + 1], h[2 * HASH_LEN + 1];
+        hex(k->salt, SALT_LEN, salt);
+        hex(k->hash, HASH_LEN, h);
+        fprintf(f, "%s:pbkdf2-sha256:%u:%s:%s:%lld:%s\n", k->id, k->iterations, salt, h,
+                (long long)k->created, k->name);
+    }
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, a->keys_path) != 0) {
+        unlink(tmp);
+        return MOAT_EIO;
+    }
+    return MOAT_OK;
+}
+
+static moat_err load_keys(dash_auth *a, char *err, size_t errlen)
+{
+    FILE *f = fopen(a->keys_path, "r");
+    if (!f) {
+        if (errno == ENOENT)
+            return MOAT_OK;
+        snprintf(err, errlen, "cannot read %s: %s", a->keys_path, strerror(errno));
+        return MOAT_EIO;
+    }
+    char line[512];
+    int no = 0;
+    while (fgets(line, sizeof line, f)) {
+        no++;
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0] || line[0] == '#')
+            continue;
+        char *save = NULL, *id = strtok_r(line, ":", &save), *kind = strtok_r(NULL, ":", &save),
+             *iter = strtok_r(NULL, ":", &save), *salt = strtok_r(NULL, ":", &save),
+             *h = strtok_r(NULL, ":", &save), *created = strtok_r(NULL, ":", &save),
+             *name = save; /* the rest of the line, colons included */
+        apikey k = {0};
+        if (!id || !kind || !iter || !salt || !h || !created || !name || strlen(id) != KEY_ID_LEN ||
+            strcmp(kind, "pbkdf2-sha256") || !key_name_ok(name) || !unhex(salt, k.salt, SALT_LEN) ||
+            !unhex(h, k.hash, HASH_LEN) || (k.iterations = (unsigned)atoi(iter)) < 1000) {
+            snprintf(err, errlen,
+                     "%s:%d: not an API key line (expected "
+                     "id:pbkdf2-sha256:iterations:salt:hash:created:name)",
+                     a->keys_path, no);
+            fclose(f);
+            return MOAT_EINVAL;
+        }
+        snprintf(k.id, sizeof k.id, "%s", id);
+        snprintf(k.name, sizeof k.name, "%s", name);
+        k.created = atoll(created);
+        apikey *n = realloc(a->keys, (a->n_keys + 1) * sizeof *n);
+        if (!n) {
+            fclose(f);
+            return MOAT_ENOMEM;
+        }
+        a->keys = n;
+        a->keys[a->n_keys++] = k;
+    }
+    fclose(f);
+    return MOAT_OK;
+}
+
+moat_err auth_key_create(dash_auth *a, const char *name, char id[KEY_ID_BUF],
+                         char secret[KEY_SECRET_BUF])
+{
+    if (!key_name_ok(name))
+        return MOAT_EINVAL;
+    apikey k = {0};
+    uint8_t r[KEY_ID_LEN / 2 + KEY_SECRET_LEN / 2];
+    if (RAND_bytes(r, sizeof r) != 1)
+        return MOAT_EIO;
+    hex(r, KEY_ID_LEN / 2, k.id);
+    hex(r + KEY_ID_LEN / 2, KEY_SECRET_LEN / 2, secret);
+    OPENSSL_cleanse(r, sizeof r);
+    snprintf(k.name, sizeof k.name, "%s", name);
+    k.created = (int64_t)time(NULL);
+    k.iterations = ITERATIONS;
+    if (RAND_bytes(k.salt, SALT_LEN) != 1 || !derive(secret, k.salt, ITERATIONS, k.hash))
+        return MOAT_EIO;
+    pthread_mutex_lock(&a->lock);
+    apikey *n = realloc(a->keys, (a->n_keys + 1) * sizeof *n);
+    if (!n) {
+        pthread_mutex_unlock(&a->lock);
+        return MOAT_ENOMEM;
+    }
+    a->keys = n;
+    a->keys[a->n_keys++] = k;
+    moat_err e = save_keys(a);
+    if (e)
+        a->n_keys--;
+    pthread_mutex_unlock(&a->lock);
+    memcpy(id, k.id, KEY_ID_LEN + 1);
+    return e;
+}
+
+cJSON *auth_keys_json(dash_auth *a)
+{
+    cJSON *arr = cJSON_CreateArray();
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < a->n_keys; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", a->keys[i].id);
+        cJSON_AddStringToObject(o, "name", a->keys[i].name);
+        cJSON_AddNumberToObject(o, "created_at", (double)a->keys[i].created);
+        cJSON_AddItemToArray(arr, o);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return arr;
+}
+
+moat_err auth_key_delete(dash_auth *a, const char *id, char *name, size_t nlen)
+{
+    pthread_mutex_lock(&a->lock);
+    for (size_t i = 0; i < a->n_keys; i++) {
+        if (strcmp(a->keys[i].id, id))
+            continue;
+        apikey gone = a->keys[i];
+        a->keys[i] = a->keys[--a->n_keys];
+        moat_err e = save_keys(a);
+        if (e) {
+            a->keys[a->n_keys++] = a->keys[i];
+            a->keys[i] = gone;
+        } else {
+            snprintf(name, nlen, "%s", gone.name);
+        }
+        pthread_mutex_unlock(&a->lock);
+        return e;
+    }
+    pthread_mutex_unlock(&a->lock);
+    return MOAT_ENOTFOUND;
+}
+
+static apikey *key_find(dash_auth *a, const char *id, size_t n)
+{
+    for (size_t i = 0; i < a->n_keys; i++)
+        if (n == KEY_ID_LEN && !memcmp(a->keys[i].id, id, n))
+            return &a->keys[i];
+    return NULL;
+}
+
+/* One more failure for this address (lock held). */
+static void count_fail(dash_auth *a, const char *addr, int64_t now)
+{
+    fails *f = moat_map_get(&a->fails, addr, strlen(addr));
+    if (!f && (f = calloc(1, sizeof *f)) != NULL) {
+        f->first = now;
+        if (moat_map_put(&a->fails, addr, strlen(addr), f, NULL) != MOAT_OK) {
+            free(f);
+            f = NULL;
+        }
+    }
+    if (f)
+        f->n++;
+}
+
+moat_err auth_key_check(dash_auth *a, const char *id, size_t idlen, const char *secret, size_t slen,
+                        const char *peer, char *user, size_t ulen)
+{
+    char addr[64];
+    addr_of(peer, addr, sizeof addr);
+    int64_t now = (int64_t)moat_now_ms();
+    uint8_t sh[HASH_LEN];
+    SHA256((const unsigned char *)secret, slen, sh);
+    pthread_mutex_lock(&a->lock);
+    fails *f = moat_map_get(&a->fails, addr, strlen(addr));
+    if (f && now - f->first > FAIL_WINDOW_MS) {
+        f->n = 0;
+        f->first = now;
+    }
+    if (f && f->n >= MAX_FAILS) {
+        pthread_mutex_unlock(&a->lock);
+        return MOAT_ELIMIT;
+    }
+    apikey *k = key_find(a, id, idlen);
+    if (k && now < k->cached_until && CRYPTO_memcmp(k->cached, sh, HASH_LEN) == 0) {
+        snprintf(user, ulen, "api-key:%s", k->id);
+        pthread_mutex_unlock(&a->lock);
+        return MOAT_OK;
+    }
+    apikey copy = k ? *k : (apikey){.iterations = ITERATIONS};
+    pthread_mutex_unlock(&a->lock);
+    char sec[KEY_SECRET_LEN + 1];
+    bool ok = false;
+    if (slen == KEY_SECRET_LEN) {
+        memcpy(sec, secret, slen);
+        sec[slen] = 0;
+        uint8_t h[HASH_LEN];
+        ok = derive(sec, copy.salt, copy.iterations, h) && k &&
+             CRYPTO_memcmp(h, copy.hash, HASH_LEN) == 0;
+        OPENSSL_cleanse(sec, sizeof sec);
+    }
+    pthread_mutex_lock(&a->lock);
+    if (!ok) {
+        count_fail(a, addr, now);
+        pthread_mutex_unlock(&a->lock);
+        return MOAT_EINVAL;
+    }
+    /* The key may have been deleted meanwhile. */
+    k = key_find(a, id, idlen);
+    if (!k) {
+        pthread_mutex_unlock(&a->lock);
+        return MOAT_EINVAL;
+    }
+    memcpy(k->cached, sh, HASH_LEN);
+    k->cached_until = now + KEY_CACHE_MS;
+    snprintf(user, ulen, "api-key:%s", k->id);
+    pthread_mutex_unlock(&a->lock);
+    return MOAT_OK;
+}
+
 moat_err auth_init(moat_broker *b, dash_auth **out, char *err, size_t errlen)
 {
     dash_auth *a = calloc(1, sizeof *a);
@@ -213,6 +486,10 @@ moat_err auth_init(moat_broker *b, dash_auth **out, char *err, size_t errlen)
     } else if (e == MOAT_EIO) {
         snprintf(err, errlen, "cannot read %s: %s", a->path, strerror(errno));
     }
+    if (!e) {
+        snprintf(a->keys_path, sizeof a->keys_path, "%s/dashboard-api-keys", b->conf.data_dir);
+        e = load_keys(a, err, errlen);
+    }
     if (e) {
         auth_free(a);
         return e;
@@ -237,16 +514,9 @@ void auth_free(dash_auth *a)
     free_values(&a->tokens);
     free_values(&a->fails);
     free(a->admins);
+    free(a->keys);
     pthread_mutex_destroy(&a->lock);
     free(a);
-}
-
-static void addr_of(const char *peer, char *out, size_t n)
-{
-    /* "ip:port" or "[v6]:port" -> the address */
-    const char *colon = strrchr(peer, ':');
-    size_t len = colon ? (size_t)(colon - peer) : strlen(peer);
-    snprintf(out, n, "%.*s", (int)len, peer);
 }
 
 moat_err auth_login(dash_auth *a, const char *user, const char *password, const char *peer,

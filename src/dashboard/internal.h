@@ -52,5 +52,17 @@ moat_err auth_login(dash_auth *a, const char *user, const char *password, const 
 /* The user of a valid token, or NULL. */
 bool auth_token_user(dash_auth *a, const char *token, size_t len, char *user, size_t ulen);
 void auth_logout(dash_auth *a, const char *token, size_t len);
+/* API keys: make one (id and secret, the secret never stored), list them (a cJSON array
+ * without secrets), delete one (its name into name), check "id" and "secret" of a request
+ * (throttled per address like logins: MOAT_ELIMIT; user becomes "api-key:ID"). */
+#define KEY_ID_BUF 17
+#define KEY_SECRET_BUF 49
+struct cJSON;
+moat_err auth_key_create(dash_auth *a, const char *name, char id[KEY_ID_BUF],
+                         char secret[KEY_SECRET_BUF]);
+struct cJSON *auth_keys_json(dash_auth *a);
+moat_err auth_key_delete(dash_auth *a, const char *id, char *name, size_t nlen);
+moat_err auth_key_check(dash_auth *a, const char *id, size_t idlen, const char *secret, size_t slen,
+                        const char *peer, char *user, size_t ulen);
 
 #endif

@@ -6,7 +6,9 @@ API keys for scripts (Basic id:secret, shown once, stored hashed, kept
 across restarts, cached)."""
 
 import base64
+import os
 import re
+import stat
 
 import pytest
 import requests
@@ -155,3 +157,75 @@ def test_retained_delete_is_persisted(broker_factory, raw_clients):
     c.subscribe(tag + "/#")
     assert c.recv_publish().topic == tag + "/keep"
     c.no_packet(0.5)
+
+
+def basic(key_id, secret):
+    return {"Authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (key_id, secret)).encode()).decode()}
+
+
+def test_api_keys(broker_factory):
+    http, = free_ports(1)
+    b = broker_factory(start=False)
+    b.start(dash_lines(http) + ["dashboard.default_user.password = pw-keys"])
+    wait_port(http)
+    b.url = "http://127.0.0.1:%d" % http
+    b.password = "pw-keys"
+    h = auth(b)
+    r = requests.post(b.url + "/api/v1/api_keys", json={"name": "ci: deploy"}, headers=h,
+                      timeout=10)
+    assert r.status_code == 201, r.text
+    k = r.json()
+    assert k["name"] == "ci: deploy" and re.fullmatch(r"[0-9a-f]{16}", k["id"])
+    assert re.fullmatch(r"[0-9a-f]{48}", k["secret"])
+    b.wait_log(r"API key %s \(ci: deploy\) created by admin" % k["id"])
+    assert k["secret"] not in b.log
+    # stored hashed, mode 0600; listed without the secret
+    path = os.path.join(b.data_dir, "dashboard-api-keys")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    text = open(path).read()
+    assert k["id"] in text and k["secret"] not in text and "pbkdf2-sha256" in text
+    lst = requests.get(b.url + "/api/v1/api_keys", headers=h, timeout=10).json()["data"]
+    assert [(x["id"], x["name"]) for x in lst] == [(k["id"], "ci: deploy")]
+    assert "secret" not in lst[0] and lst[0]["created_at"] > 0
+    # the key works on the other routes, twice (the second from the cache)
+    kh = basic(k["id"], k["secret"])
+    for _ in range(2):
+        r = requests.get(b.url + "/api/v1/stats", headers=kh, timeout=10)
+        assert r.status_code == 200, r.text
+    assert requests.get(b.url + "/metrics", headers=kh, timeout=10).status_code == 200
+    assert requests.get(b.url + "/api/v1/api_keys", headers=kh, timeout=10).status_code == 200
+    # but cannot make or delete keys, nor log out
+    for method, path in (("POST", "/api/v1/api_keys"), ("DELETE", "/api/v1/api_keys/" + k["id"]),
+                         ("POST", "/api/v1/logout")):
+        r = requests.request(method, b.url + path, json={"name": "x"}, headers=kh, timeout=10)
+        assert r.status_code == 403 and r.json()["code"] == "forbidden", (method, path)
+    # a wrong secret, an unknown id
+    assert requests.get(b.url + "/api/v1/stats", headers=basic(k["id"], "0" * 48),
+                        timeout=10).status_code == 401
+    assert requests.get(b.url + "/api/v1/stats", headers=basic("0" * 16, k["secret"]),
+                        timeout=10).status_code == 401
+    assert requests.post(b.url + "/api/v1/api_keys", json={"name": ""}, headers=h,
+                         timeout=10).status_code == 400
+    # kept across a restart
+    b.restart()
+    wait_port(http)
+    assert requests.get(b.url + "/api/v1/stats", headers=kh, timeout=10).status_code == 200
+    h = auth(b)
+    r = requests.delete(b.url + "/api/v1/api_keys/" + k["id"], headers=h, timeout=10)
+    assert r.status_code == 204
+    assert requests.get(b.url + "/api/v1/stats", headers=kh, timeout=10).status_code == 401
+    assert requests.delete(b.url + "/api/v1/api_keys/" + k["id"], headers=h,
+                           timeout=10).status_code == 404
+    assert requests.get(b.url + "/api/v1/api_keys", headers=h, timeout=10).json()["data"] == []
+
+
+def test_api_key_guessing_is_throttled(broker_factory):
+    http, = free_ports(1)
+    b = broker_factory(start=False)
+    b.start(dash_lines(http))
+    wait_port(http)
+    bad = basic("0" * 16, "1" * 48)
+    codes = [requests.get("http://127.0.0.1:%d/api/v1/stats" % http, headers=bad, timeout=10).status_code
+             for _ in range(6)]
+    assert codes[:5] == [401] * 5 and codes[5] == 429
