@@ -10,7 +10,11 @@
   login, the overview charts, the listeners page following a TLS client
   (mosquitto_sub) as it connects, clients searched, paged and kicked, the
   certificates page (the real API, then a mocked one for the chains and the
-  upload form's messages), the session ending under the page, logout.
+  upload form's messages), an upload to the real certificates API (the key
+  of another certificate refused under its field, then the EC P-256 chain
+  accepted and shown), subscriptions (a shared group among them), retained
+  messages (one deleted through the dialog), an API key made and deleted on
+  the settings page, the session ending under the page, logout.
   Screenshots are kept in build/test-artifacts/dashboard-*.png."""
 
 import os
@@ -149,11 +153,19 @@ def test_dashboard_in_chromium(ui, raw_clients):
         raws[i] = c
     kicked = raw_clients(ui, version=5)
     kicked.connect(victim, keepalive=0)
+    raws[0].subscribe([(tag + "/a/+", 1)])
+    raws[1].subscribe([("$share/grp/%s/b" % tag, 0)])
+    ret = uniq("uir")
+    raws[2].publish(ret + "/one", b"hello retained", qos=1, retain=True)
+    raws[2].publish(ret + "/two", bytes(range(256)), qos=1, retain=True)
 
     run = DashboardUi([node_bin(), str(DASHBOARD_UI), "--url", ui.surl, "--password", ui.password,
                        "--listener", "ssl:mqtts", "--clients", tag, "--kick", victim,
                        "--expect-clients", "12", "--spki", spki_hash(ui.pki("server.pem")),
-                       "--screenshots", str(ARTIFACTS), "--timeout", "120000"],
+                       "--screenshots", str(ARTIFACTS), "--timeout", "120000",
+                       "--retained", ret, "--good-cert", ui.pki("server-ec.pem"),
+                       "--good-chain", ui.pki("int.pem"), "--good-key", ui.pki("server-ec.key"),
+                       "--bad-key", ui.pki("server.key")],
                       120, NODE_DIR)
     sub = None
     try:
@@ -177,11 +189,27 @@ def test_dashboard_in_chromium(ui, raw_clients):
             sub.wait(10)
     result = events.first("result")
     assert rc == 0 and result and result["ok"], str(events)
-    for kind in ("certificates", "certificates_mock", "relogin", "logged_out"):
+    for kind in ("certificates", "certificates_upload", "certificates_mock", "subscriptions",
+                 "retained_deleted", "api_key_deleted", "relogin", "logged_out"):
         assert events.first(kind) is not None, kind
+    assert events.first("subscriptions")["count"] >= 2
+    ui.wait_log(r"TLS certificate upload by admin refused")
+    ui.wait_log(r"TLS certificate uploaded by admin")
+    ui.wait_log(r"retained message on %s/one deleted by admin" % ret)
+    # the API key worked while it existed: it is gone now
+    key = events.first("api_key")
+    basic = requests.auth.HTTPBasicAuth(key["id"], key["secret"])
+    assert requests.get(ui.url + "/api/v1/stats", auth=basic, timeout=10).status_code == 401
+    r = requests.post(ui.url + "/api/v1/login", json={"username": "admin",
+                                                       "password": ui.password}, timeout=10)
+    left = requests.get(ui.url + "/api/v1/retained", params={"topic": ret},
+                        headers={"Authorization": "Bearer " + r.json()["token"]},
+                        timeout=10).json()
+    assert [m["topic"] for m in left["data"]] == [ret + "/two"]
     names = {Path(s).name for s in result["screenshots"]}
     for n in ("login", "overview", "listeners", "clients", "clients-kick", "certificates",
-              "certificates-mock", "certificates-upload-error"):
+              "certificates-mock", "certificates-upload-error", "certificates-real-error",
+              "certificates-real-uploaded", "subscriptions", "retained", "settings"):
         assert "dashboard-%s.png" % n in names
         assert (ARTIFACTS / ("dashboard-%s.png" % n)).stat().st_size > 5000
     assert "dashboard: login failed: peer=127.0.0.1" in ui.log  # the wrong password tried first

@@ -17,20 +17,29 @@
 //      (page.route): chains with expiry colours, the upload form with a
 //      client-side check and a 422 {"field"} from the "server" shown next
 //      to its field;
-//   6. subscriptions ("coming soon"); the session ending under the page (the
-//      login comes back, then the same page); logout.
+//   6. with --good-cert/--good-chain/--good-key/--bad-key, an upload to the
+//      real certificates API: a key of another certificate is refused under
+//      the private key field, then the good chain is accepted and shown;
+//   7. subscriptions of the --clients sessions (a shared group among them);
+//      retained messages under --retained, one deleted through the dialog;
+//      settings: an API key made (its secret shown once) and deleted;
+//   8. the session ending under the page (the login comes back, then the
+//      same page); logout.
 // Throughout: no Content-Security-Policy violation, no page error, no
 // request leaving the dashboard's origin.
 //
 // Usage: node dashboard_ui.js --url https://localhost:PORT --password PW
 //          --listener ssl:mqtts --clients PREFIX --kick CLIENTID
 //          [--expect-clients N] [--spki HASH]... [--screenshots DIR]
+//          [--retained PREFIX] [--good-cert F --good-chain F --good-key F --bad-key F]
 //          [--chromium PATH] [--timeout MS]
 //
 // stdout, one JSON object per line: {"event": "login_page"}, "logged_in",
 // "overview" {points}, "listeners" {count} (connect a TLS client now),
 // "count_up" {count}, "clients" {count, pages}, "kicked" {clientid},
-// "certificates" {available}, "certificates_mock", "relogin", "logged_out";
+// "certificates" {available}, "certificates_upload" {key}, "certificates_mock",
+// "subscriptions" {count}, "retained_deleted" {topic}, "api_key" {id, secret},
+// "api_key_deleted", "relogin", "logged_out";
 // {"event":"console",...} for the page's console; last {"event":"result",
 // "ok", "error"?, "screenshots": [...]}. Exit status 0 when ok, 1 otherwise,
 // 2 for bad usage.
@@ -62,6 +71,11 @@ try {
             'expect-clients': { type: 'string' },
             spki: { type: 'string', multiple: true, default: [] },
             screenshots: { type: 'string' },
+            retained: { type: 'string' },
+            'good-cert': { type: 'string' },
+            'good-chain': { type: 'string' },
+            'good-key': { type: 'string' },
+            'bad-key': { type: 'string' },
             chromium: { type: 'string', default: '/usr/bin/chromium' },
             timeout: { type: 'string', default: '90000' },
         },
@@ -412,9 +426,109 @@ async function mockedCertificatesStep() {
     emit({ event: 'certificates_mock' });
 }
 
-async function subscriptionsAndLogoutStep() {
+// The real upload: refused with the key of another certificate, then accepted.
+async function realUploadStep() {
+    const fs = require('node:fs');
+    const read = (f) => fs.readFileSync(f, 'utf8');
+    await go('#/certificates');
+    const card = page.locator(`.cert-listener[data-listener="${args.listener}"]`);
+    await card.waitFor({ timeout: 10000 });
+    const before = await card.locator('.cert .fp').first().getAttribute('title');
+    await card.locator('summary').click();
+    const form = card.locator('form');
+    await form.locator('textarea[name=certificate]').fill(read(args['good-cert']));
+    await form.locator('textarea[name=chain]').fill(read(args['good-chain']));
+    await form.locator('textarea[name=private_key]').fill(read(args['bad-key']));
+    await form.locator('button[type=submit]').click();
+    const keyErr = form.locator('[data-field=private_key] .field-error');
+    await keyErr.waitFor({ state: 'visible', timeout: 10000 });
+    check(/does not belong to the certificate/.test(await keyErr.textContent()), 'key message: ' + (await keyErr.textContent()));
+    check((await form.locator('textarea[name=private_key]').getAttribute('aria-invalid')) === 'true', 'the key field is not marked invalid');
+    await card.scrollIntoViewIfNeeded();
+    await shot('certificates-real-error', card);
+    await form.locator('textarea[name=private_key]').fill(read(args['good-key']));
+    await form.locator('button[type=submit]').click();
+    await wait(() => /is in use/.test(document.getElementById('flash').textContent), null, 20000);
+    // the card is drawn again from GET /api/v1/certificates: the new leaf
+    await wait(
+        ([id, old]) => {
+            const c = document.querySelector(`.cert-listener[data-listener="${id}"]`);
+            const fp = c && c.querySelector('.cert .fp');
+            return fp && fp.title !== old;
+        },
+        [args.listener, before],
+    );
+    const fresh = page.locator(`.cert-listener[data-listener="${args.listener}"]`);
+    const leaf = await fresh.locator('.chain .cert').first().textContent();
+    check(/EC P-256/.test(leaf), 'the new leaf is not the EC one: ' + leaf);
+    check((await fresh.locator('.chain .cert .days.ok').count()) >= 1, 'the new chain has no expiry badge');
+    check((await fresh.locator('.chain > .cert').count()) >= 2, 'the intermediate is not shown');
+    await fresh.scrollIntoViewIfNeeded();
+    await shot('certificates-real-uploaded', fresh);
+    emit({ event: 'certificates_upload', key: 'EC P-256' });
+}
+
+async function subscriptionsStep() {
     await go('#/subscriptions');
-    check(/coming soon/i.test(await text('[data-page="subscriptions"]')), 'no "coming soon"');
+    await page.fill('#ss-clientid', args.clients);
+    await page.click('#subs-search button[type=submit]');
+    await wait((prefix) => {
+        const rows = Array.from(document.querySelectorAll('#subs-table tbody tr[data-clientid]'));
+        return rows.length >= 2 && rows.every((r) => r.dataset.clientid.includes(prefix));
+    }, args.clients);
+    check((await page.locator('#subs-table tbody .badge').count()) >= 1, 'no shared group shown');
+    const count = Number(await page.locator('#subs-pageinfo').getAttribute('data-count'));
+    await shot('subscriptions');
+    emit({ event: 'subscriptions', count });
+}
+
+async function retainedStep() {
+    if (!args.retained) return;
+    await go('#/retained');
+    await page.fill('#rs-topic', args.retained + '/#');
+    await page.click('#ret-search button[type=submit]');
+    await wait(() => document.querySelectorAll('#ret-table tbody tr[data-topic]').length === 2);
+    const one = page.locator(`#ret-table tbody tr[data-topic="${args.retained}/one"]`);
+    check(/hello retained/.test(await one.textContent()), 'the text preview: ' + (await one.textContent()));
+    await shot('retained');
+    await one.locator('button.delete').click();
+    await page.locator('#confirm').waitFor({ state: 'visible', timeout: 5000 });
+    check((await text('#confirm-text')).includes(args.retained + '/one'), 'the dialog does not name the topic');
+    await page.click('#confirm-ok');
+    await wait(() => /was deleted/.test(document.getElementById('flash').textContent));
+    await wait(() => document.querySelectorAll('#ret-table tbody tr[data-topic]').length === 1);
+    emit({ event: 'retained_deleted', topic: args.retained + '/one' });
+}
+
+async function settingsStep() {
+    await go('#/settings');
+    await page.fill('#key-name', 'ui test key');
+    await page.click('#key-form button[type=submit]');
+    await page.locator('#key-new').waitFor({ state: 'visible', timeout: 10000 });
+    const id = await text('#key-new-id');
+    const secret = await text('#key-new-secret');
+    check(/^[0-9a-f]{16}$/.test(id) && /^[0-9a-f]{48}$/.test(secret), 'new key: ' + id + ' ' + secret);
+    const row = page.locator(`#keys-table tbody tr[data-id="${id}"]`);
+    await row.waitFor({ timeout: 10000 });
+    check(!(await row.textContent()).includes(secret), 'the secret is listed');
+    await shot('settings');
+    const status = await page.evaluate(
+        async (h) => (await fetch('/api/v1/stats', { credentials: 'omit', headers: { Authorization: h } })).status,
+        'Basic ' + Buffer.from(`${id}:${secret}`).toString('base64'),
+    );
+    check(status === 200, 'the new API key is refused: ' + status);
+    emit({ event: 'api_key', id, secret });
+    // the secret is not shown again when one comes back
+    await go('#/overview');
+    await go('#/settings');
+    check(await page.locator('#key-new').isHidden(), 'the secret is shown again');
+    await row.locator('button.delete').click();
+    await page.click('#confirm-ok');
+    await row.waitFor({ state: 'detached', timeout: 10000 });
+    emit({ event: 'api_key_deleted', id });
+}
+
+async function sessionAndLogoutStep() {
     // the session ends under the page (the cookie is gone): the next poll
     // gets a 401 and the login comes back, then the same page
     await page.context().clearCookies();
@@ -423,7 +537,7 @@ async function subscriptionsAndLogoutStep() {
     check((await page.inputValue('#login-user')) === args.username, 'the user name is not kept');
     await page.fill('#login-pass', args.password);
     await page.click('#login-submit');
-    await page.locator('[data-page="subscriptions"]').waitFor({ state: 'visible', timeout: 10000 });
+    await page.locator('[data-page="settings"]').waitFor({ state: 'visible', timeout: 10000 });
     emit({ event: 'relogin' });
     await page.click('#logout');
     await page.locator('#login-view').waitFor({ state: 'visible', timeout: 10000 });
@@ -466,8 +580,12 @@ async function main() {
     await listenersStep();
     await clientsStep();
     await realCertificatesStep();
+    if (args['good-cert']) await realUploadStep();
     await mockedCertificatesStep();
-    await subscriptionsAndLogoutStep();
+    await subscriptionsStep();
+    await retainedStep();
+    await settingsStep();
+    await sessionAndLogoutStep();
     if (problems.length) return finish(false, problems.join('; '));
     return finish(true);
 }

@@ -9,7 +9,7 @@
 // just calls the API and goes back to the login form on 401.
 //
 // Routes (location.hash): #/overview, #/listeners, #/clients?clientid=..,
-// #/subscriptions, #/certificates. Every value from the API reaches the page
+// #/subscriptions, #/retained, #/certificates, #/settings. Every value from the API reaches the page
 // through textContent, never as HTML.
 
 const POLL_MS = 2000; // stats and listeners
@@ -630,6 +630,273 @@ async function kickClient(id) {
     setTimeout(() => route.page === 'clients' && loadClients(), 500);
 }
 
+// ------------------------------------------------------------ paged lists
+//
+// The subscriptions and retained pages: a search form, a table and a pager
+// over a GET route answering {data, meta: {page, limit, count}}.
+
+class PagedList {
+    constructor({ path, table, info, prev, next, cols, noun, row, empty }) {
+        Object.assign(this, { path, table, info, prev, next, cols, noun, row, empty });
+        this.params = {};
+        this.page = 1;
+        this.limit = 20;
+        this.seq = 0;
+        $(prev).addEventListener('click', () => this.load(this.page - 1));
+        $(next).addEventListener('click', () => this.load(this.page + 1));
+    }
+
+    search(params) {
+        this.params = params;
+        return this.load(1);
+    }
+
+    async load(page = this.page) {
+        this.page = Math.max(1, page);
+        const q = new URLSearchParams({ page: String(this.page), limit: String(this.limit) });
+        for (const [k, v] of Object.entries(this.params)) if (v) q.set(k, v);
+        const seq = ++this.seq;
+        const tbody = $(this.table + ' tbody');
+        tbody.setAttribute('aria-busy', 'true');
+        let r;
+        try {
+            r = await api('GET', this.path + '?' + q.toString());
+        } catch (e) {
+            if (seq !== this.seq) return;
+            tbody.removeAttribute('aria-busy');
+            tbody.replaceChildren(
+                el('tr', {}, el('td', { colspan: this.cols, class: 'empty' }, `Could not list the ${this.noun}s: ` + errText(e))),
+            );
+            return;
+        }
+        if (seq !== this.seq) return;
+        tbody.removeAttribute('aria-busy');
+        const meta = r.meta || { page: this.page, limit: this.limit, count: (r.data || []).length };
+        const pages = Math.max(1, Math.ceil(meta.count / meta.limit));
+        if (this.page > pages && meta.count > 0) {
+            this.load(pages);
+            return;
+        }
+        const rows = (r.data || []).map((x) => this.row(x));
+        tbody.replaceChildren(...rows);
+        if (!rows.length) {
+            const filtered = Object.values(this.params).some(Boolean);
+            tbody.append(el('tr', {}, el('td', { colspan: this.cols, class: 'empty' }, this.empty(filtered))));
+        }
+        const info = $(this.info);
+        info.textContent = `Page ${meta.page} of ${pages} · ${fmtInt(meta.count)} ${this.noun}${meta.count === 1 ? '' : 's'}`;
+        info.dataset.count = String(meta.count);
+        $(this.prev).disabled = this.page <= 1;
+        $(this.next).disabled = this.page >= pages;
+    }
+}
+
+const none = () => el('span', { class: 'muted' }, '—');
+
+// ------------------------------------------------------------ subscriptions
+
+let subsList = null;
+
+function subscriptionRow(s) {
+    const opts = [];
+    if (s.no_local) opts.push('no local');
+    if (s.retain_as_published) opts.push('retain as published');
+    if (s.retain_handling) opts.push('retain handling ' + s.retain_handling);
+    return el(
+        'tr',
+        { dataset: { clientid: s.clientid, filter: s.filter || s.topic } },
+        el('th', { scope: 'row', class: 'mono clientid' }, el('a', { href: '#/clients?clientid=' + encodeURIComponent(s.clientid) }, s.clientid)),
+        el('td', { class: 'mono topic' }, s.topic),
+        el('td', {}, s.share_group ? el('span', { class: 'badge' }, s.share_group) : none()),
+        el('td', { class: 'num' }, String(s.qos)),
+        el('td', { class: 'small' }, opts.length ? opts.join(', ') : none()),
+        el('td', { class: 'num' }, s.subscription_identifier ? String(s.subscription_identifier) : none()),
+        el('td', {}, el('span', { class: 'status ' + (s.online ? 'up' : 'down') }, s.online ? 'online' : 'offline')),
+    );
+}
+
+function setupSubscriptions() {
+    subsList = new PagedList({
+        path: '/api/v1/subscriptions',
+        table: '#subs-table',
+        info: '#subs-pageinfo',
+        prev: '#subs-prev',
+        next: '#subs-next',
+        cols: 7,
+        noun: 'subscription',
+        row: subscriptionRow,
+        empty: (filtered) => (filtered ? 'No subscription matches.' : 'No session has a subscription.'),
+    });
+    $('#subs-search').addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        const f = ev.target;
+        subsList.search({ clientid: f.clientid.value.trim(), topic: f.topic.value.trim() });
+    });
+    $('#subs-refresh').addEventListener('click', () => subsList.load());
+}
+
+// ------------------------------------------------------------ retained
+
+let retList = null;
+
+// The preview as text when it is printable UTF-8, else as hex bytes.
+function payloadPreview(b64, size, truncated) {
+    let bytes;
+    try {
+        bytes = Uint8Array.from(atob(b64 || ''), (c) => c.charCodeAt(0));
+    } catch {
+        return el('span', { class: 'muted' }, '?');
+    }
+    let text = null;
+    try {
+        text = new TextDecoder('utf-8', { fatal: !truncated }).decode(bytes);
+        if (/[\u0000-\u0008\u000e-\u001f\u007f\ufffd]/.test(text)) text = null;
+    } catch {
+        text = null;
+    }
+    const more = truncated ? ` … (${fmtBytes(size)})` : '';
+    if (text !== null) return el('span', { class: 'mono small payload' }, (text.length > 200 ? text.slice(0, 200) + '…' : text) + more);
+    const hex = Array.from(bytes.slice(0, 64), (b) => b.toString(16).padStart(2, '0')).join(' ');
+    return el('span', { class: 'mono small payload', title: 'binary, shown in hex' }, hex + (bytes.length > 64 || truncated ? ' …' : ''));
+}
+
+function retainedRow(m) {
+    return el(
+        'tr',
+        { dataset: { topic: m.topic } },
+        el('th', { scope: 'row', class: 'mono topic' }, m.topic),
+        el('td', { class: 'num' }, String(m.qos)),
+        el('td', { class: 'num nowrap' }, fmtBytes(m.payload_size)),
+        el('td', {}, payloadPreview(m.payload_preview, m.payload_size, m.truncated)),
+        el(
+            'td',
+            {},
+            el(
+                'button',
+                {
+                    type: 'button',
+                    class: 'danger small delete',
+                    'aria-label': 'Delete the retained message on ' + m.topic,
+                    onclick: () => deleteRetained(m.topic),
+                },
+                'Delete',
+            ),
+        ),
+    );
+}
+
+async function deleteRetained(topic) {
+    const ok = await confirmDialog(
+        'Delete this retained message?',
+        `New subscribers to “${topic}” will no longer receive it.`,
+        'Delete',
+    );
+    if (!ok) return;
+    try {
+        await api('DELETE', '/api/v1/retained/' + encodeURIComponent(topic));
+        flash(`The retained message on “${topic}” was deleted.`);
+    } catch (e) {
+        if (e instanceof HttpError && e.status === 404) flash(`There is no retained message on “${topic}” any more.`, 'warn');
+        else flash('Could not delete the retained message: ' + errText(e), 'error');
+    }
+    retList.load();
+}
+
+function setupRetained() {
+    retList = new PagedList({
+        path: '/api/v1/retained',
+        table: '#ret-table',
+        info: '#ret-pageinfo',
+        prev: '#ret-prev',
+        next: '#ret-next',
+        cols: 5,
+        noun: 'retained message',
+        row: retainedRow,
+        empty: (filtered) => (filtered ? 'No retained message matches.' : 'No retained message is stored.'),
+    });
+    $('#ret-search').addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        retList.search({ topic: ev.target.topic.value.trim() });
+    });
+    $('#ret-refresh').addEventListener('click', () => retList.load());
+}
+
+// ------------------------------------------------------------ settings: API keys
+
+async function loadKeys() {
+    const tbody = $('#keys-table tbody');
+    let r;
+    try {
+        r = await api('GET', '/api/v1/api_keys');
+    } catch (e) {
+        tbody.replaceChildren(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'Could not list the API keys: ' + errText(e))));
+        return;
+    }
+    const rows = (r.data || []).map((k) =>
+        el(
+            'tr',
+            { dataset: { id: k.id } },
+            el('th', { scope: 'row' }, k.name),
+            el('td', { class: 'mono' }, k.id),
+            el('td', { class: 'nowrap' }, fmtDateTime(k.created_at)),
+            el(
+                'td',
+                {},
+                el(
+                    'button',
+                    { type: 'button', class: 'danger small delete', 'aria-label': 'Delete the API key ' + k.name, onclick: () => deleteKey(k) },
+                    'Delete',
+                ),
+            ),
+        ),
+    );
+    tbody.replaceChildren(...rows);
+    if (!rows.length) tbody.append(el('tr', {}, el('td', { colspan: 4, class: 'empty' }, 'No API key yet.')));
+}
+
+async function createKey(ev) {
+    ev.preventDefault();
+    const form = ev.target;
+    const err = $('#key-error');
+    err.hidden = true;
+    const name = form.name.value.trim();
+    if (!name) {
+        err.textContent = 'Give the key a name (what uses it).';
+        err.hidden = false;
+        form.name.focus();
+        return;
+    }
+    try {
+        const k = await api('POST', '/api/v1/api_keys', { name });
+        form.reset();
+        $('#key-new-id').textContent = k.id;
+        $('#key-new-secret').textContent = k.secret;
+        $('#key-new').hidden = false;
+    } catch (e) {
+        err.textContent = 'Could not create the key: ' + errText(e);
+        err.hidden = false;
+    }
+    loadKeys();
+}
+
+async function deleteKey(k) {
+    const ok = await confirmDialog('Delete this API key?', `Scripts using “${k.name}” (${k.id}) will be refused.`, 'Delete');
+    if (!ok) return;
+    try {
+        await api('DELETE', '/api/v1/api_keys/' + encodeURIComponent(k.id));
+        flash(`The API key “${k.name}” was deleted.`);
+    } catch (e) {
+        flash('Could not delete the API key: ' + errText(e), 'error');
+    }
+    loadKeys();
+}
+
+function enterSettings() {
+    $('#key-new').hidden = true; // the secret is shown once, on the page that made it
+    $('#key-new-secret').textContent = '';
+    loadKeys();
+}
+
 // ------------------------------------------------------------ certificates
 //
 // Expected API (the page also copes with a broker that has none yet: 404):
@@ -955,8 +1222,10 @@ const PAGES = {
         },
         update: loadClients,
     },
-    subscriptions: {},
+    subscriptions: { enter: () => subsList.load() },
+    retained: { enter: () => retList.load() },
     certificates: { enter: loadCertificates },
+    settings: { enter: enterSettings },
 };
 
 const route = { page: null, query: new URLSearchParams() };
@@ -1101,6 +1370,9 @@ function start() {
     $('#cs-limit').addEventListener('change', () => $('#clients-search').requestSubmit());
     $('#cs-listener').addEventListener('change', () => $('#clients-search').requestSubmit());
     $('#clients-refresh').addEventListener('click', () => loadClients());
+    setupSubscriptions();
+    setupRetained();
+    $('#key-form').addEventListener('submit', createKey);
     $('#clients-prev').addEventListener('click', () => setClientQuery({ ...clientQuery(), page: clientQuery().page - 1 }));
     $('#clients-next').addEventListener('click', () => setClientQuery({ ...clientQuery(), page: clientQuery().page + 1 }));
 
