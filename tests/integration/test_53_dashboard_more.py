@@ -29,9 +29,9 @@ def db(tmp_path_factory):
     http, tcp = free_ports(2)
     with running_broker(tmp_path_factory.mktemp("dash53"), dash_lines(http), {"http": http},
                         tcp) as b:
-        m = re.search(r"administrator 'admin' created with the generated password (\S+)", b.log)
-        assert m, b.log_tail()
-        b.password = m.group(1)
+        pattern = r"administrator 'admin' created with the generated password (\S+)"
+        b.wait_log(pattern)
+        b.password = re.search(pattern, b.log).group(1)
         b.url = "http://127.0.0.1:%d" % http
         yield b
 
