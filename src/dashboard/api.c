@@ -443,6 +443,12 @@ static void retained(const http_req *rq, http_resp *rs)
         memcpy(filter, ftopic, sizeof filter);
         ftopic[0] = 0;
     }
+    if (filter[0] && !mqtt_topic_filter_valid(filter, strlen(filter), 0)) {
+        resp_json_error(rs, 400, "bad_request",
+                        "not a valid MQTT topic filter ('+' and '#' must fill a whole level, '#' "
+                        "only at the end)");
+        return;
+    }
     paging(rq, &page, &limit);
     ret_walk w = {cJSON_CreateArray(), ftopic[0] ? ftopic : NULL, 0, (page - 1) * limit, limit};
     pthread_mutex_lock(&b->lock);

@@ -118,6 +118,10 @@ def test_retained_list_filter_and_delete(db, raw_clients):
                                                           "limit": 1, "page": 2},
                      headers=h, timeout=10).json()
     assert r["meta"] == {"page": 2, "limit": 1, "count": 2} and len(r["data"]) == 1
+    for bad in ("%s/#/x" % tag, "%s/a+" % tag):
+        r = requests.get(db.url + "/api/v1/retained", params={"filter": bad}, headers=h,
+                         timeout=10)
+        assert r.status_code == 400 and r.json()["code"] == "bad_request", bad
     # delete (URL-encoded topic), then it is gone for MQTT clients too
     before = requests.get(db.url + "/api/v1/stats", headers=h, timeout=10).json()["retained"]
     r = requests.delete(db.url + "/api/v1/retained/" + requests.utils.quote(
