@@ -16,7 +16,9 @@
 #define ACL_MAX_STRING 1024
 #define ACL_MAX_TOPICS 256
 
-typedef enum who_kind { WHO_ALL, WHO_USER, WHO_CLIENT, WHO_IPADDR, WHO_CN } who_kind;
+/* WHO_ANONYMOUS: clients without a username (Mosquitto's topic lines before
+ * any user line). */
+typedef enum who_kind { WHO_ALL, WHO_USER, WHO_CLIENT, WHO_IPADDR, WHO_CN, WHO_ANONYMOUS } who_kind;
 
 typedef struct acl_topic {
     char *text;
@@ -287,8 +289,181 @@ void moat_acl_free(moat_acl *a)
     free(a);
 }
 
+static moat_err parse_emqx(const char *name, const char *text, size_t len, moat_acl **out,
+                           char *err, size_t errlen);
+
+/* ---- Mosquitto's acl_file syntax ---- */
+
+typedef struct mq_state {
+    const char *name;
+    int line;
+    char *user; /* current `user` block; NULL before the first */
+    char *err;
+    size_t errlen;
+} mq_state;
+
+__attribute__((format(printf, 2, 3))) static bool mq_fail(mq_state *st, const char *fmt, ...)
+{
+    char msg[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    snprintf(st->err, st->errlen, "%s:%d: %s", st->name, st->line, msg);
+    return false;
+}
+
+/* "[read|write|readwrite|deny] topic" after topic / pattern: the access
+ * bits and the topic, which may contain blanks. */
+static bool mq_access(mq_state *st, char *rest, acl_rule *r, char **topic)
+{
+    static const struct {
+        const char *word;
+        unsigned access;
+        bool allow;
+    } words[] = {
+        {"read", MOAT_ACL_SUBSCRIBE, true},
+        {"write", MOAT_ACL_PUBLISH, true},
+        {"readwrite", MOAT_ACL_PUBLISH | MOAT_ACL_SUBSCRIBE, true},
+        {"deny", MOAT_ACL_PUBLISH | MOAT_ACL_SUBSCRIBE, false},
+    };
+    r->access = MOAT_ACL_PUBLISH | MOAT_ACL_SUBSCRIBE;
+    r->allow = true;
+    size_t wl = strcspn(rest, " \t");
+    for (size_t i = 0; i < 4; i++) {
+        if (wl == strlen(words[i].word) && !strncmp(rest, words[i].word, wl) && rest[wl]) {
+            r->access = words[i].access;
+            r->allow = words[i].allow;
+            rest += wl;
+            while (*rest == ' ' || *rest == '\t')
+                rest++;
+            break;
+        }
+    }
+    if (!*rest || !mqtt_topic_filter_valid(rest, strlen(rest), 0))
+        return mq_fail(st,
+                       "'%s' is not a topic filter (expected topic [read|write|readwrite|"
+                       "deny] <filter>)",
+                       rest);
+    *topic = rest;
+    return true;
+}
+
+/* One line: "user u", "topic [access] t", "pattern [access] t", comment. */
+static bool mq_line(mq_state *st, char *p, moat_acl *a)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t l = strlen(p);
+    while (l && (p[l - 1] == '\r' || p[l - 1] == ' ' || p[l - 1] == '\t'))
+        p[--l] = '\0';
+    if (!l || p[0] == '#')
+        return true;
+    size_t kw = strcspn(p, " \t");
+    char *rest = p + kw;
+    while (*rest == ' ' || *rest == '\t')
+        rest++;
+    if (kw == 4 && !strncmp(p, "user", 4)) {
+        if (!*rest)
+            return mq_fail(st, "user needs a name");
+        free(st->user);
+        return (st->user = strdup(rest)) != NULL || mq_fail(st, "out of memory");
+    }
+    bool pattern = kw == 7 && !strncmp(p, "pattern", 7);
+    if (!pattern && !(kw == 5 && !strncmp(p, "topic", 5)))
+        return mq_fail(st, "unknown keyword '%.*s' (expected user, topic or pattern)", (int)kw, p);
+    acl_rule r = {0};
+    char *topic = NULL;
+    if (!mq_access(st, rest, &r, &topic))
+        return false;
+    r.who = pattern ? WHO_ALL : st->user ? WHO_USER : WHO_ANONYMOUS;
+    r.topics = calloc(1, sizeof *r.topics);
+    r.n_topics = 1;
+    if (!r.topics || !(r.topics[0].text = strdup(topic)) ||
+        (r.who == WHO_USER && !(r.who_value = strdup(st->user)))) {
+        free_rule(&r);
+        return mq_fail(st, "out of memory");
+    }
+    r.topics[0].placeholder = pattern && (strstr(topic, "%u") || strstr(topic, "%c"));
+    acl_rule *v = realloc(a->rules, (a->n + 1) * sizeof *v);
+    if (!v) {
+        free_rule(&r);
+        return mq_fail(st, "out of memory");
+    }
+    a->rules = v;
+    a->rules[a->n++] = r;
+    return true;
+}
+
+/* Mosquitto denies when any matching line says deny, whatever its place:
+ * here the first match wins, so deny lines move to the front (in order). */
+static void deny_first(moat_acl *a)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->rules[i].allow)
+            continue;
+        acl_rule r = a->rules[i];
+        memmove(&a->rules[k + 1], &a->rules[k], (i - k) * sizeof r);
+        a->rules[k++] = r;
+    }
+}
+
+static moat_err parse_mosquitto(const char *name, const char *text, size_t len, moat_acl *a,
+                                char *err, size_t errlen)
+{
+    mq_state st = {.name = name, .err = err, .errlen = errlen};
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return MOAT_ENOMEM;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    bool ok = true;
+    for (char *p = copy, *nl; ok && p; p = nl ? nl + 1 : NULL) {
+        nl = strchr(p, '\n');
+        if (nl)
+            *nl = '\0';
+        st.line++;
+        ok = strlen(p) == (size_t)((nl ? nl : copy + len) - p)
+                 ? mq_line(&st, p, a)
+                 : mq_fail(&st, "a NUL byte in the line");
+    }
+    free(st.user);
+    free(copy);
+    if (ok)
+        deny_first(a);
+    return ok ? MOAT_OK : MOAT_EINVAL;
+}
+
+/* EMQX files start (after comments) with '{'; anything else is read as
+ * Mosquitto's syntax. */
+static bool looks_emqx(const char *text, size_t len)
+{
+    lexer lx = {.p = text, .end = text + len, .line = 1};
+    skip_space(&lx);
+    return lx.p >= lx.end || *lx.p == '{';
+}
+
 moat_err moat_acl_parse(const char *name, const char *text, size_t len, moat_acl **out, char *err,
                         size_t errlen)
+{
+    if (!looks_emqx(text, len)) {
+        moat_acl *a = calloc(1, sizeof *a);
+        if (!a)
+            return MOAT_ENOMEM;
+        moat_err e = parse_mosquitto(name, text, len, a, err, errlen);
+        if (e) {
+            moat_acl_free(a);
+            return e;
+        }
+        *out = a;
+        return MOAT_OK;
+    }
+    return parse_emqx(name, text, len, out, err, errlen);
+}
+
+static moat_err parse_emqx(const char *name, const char *text, size_t len, moat_acl **out,
+                           char *err, size_t errlen)
 {
     lexer lx = {
         .p = text, .end = text + len, .line = 1, .name = name, .err = err, .errlen = errlen};
@@ -334,6 +509,8 @@ static bool who_matches(const acl_rule *r, const moat_auth_client *cl)
         return cl->addr && moat_cidr_list_match(&r->cidrs, cl->addr);
     case WHO_CN:
         return cl->cert_cn && !strcmp(cl->cert_cn, r->who_value);
+    case WHO_ANONYMOUS:
+        return !cl->username;
     }
     return false;
 }

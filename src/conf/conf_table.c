@@ -372,7 +372,8 @@ const conf_option conf_options[] = {
      GLOBAL(acl_file),
      .def = "",
      .desc = "ACL rules in EMQX 4 acl.conf syntax ({allow, {user, \"u\"}, publish, "
-             "[\"t/#\"]}.); read again on SIGHUP. Empty: no rules (acl_nomatch decides)."},
+             "[\"t/#\"]}.) or Mosquitto's (user / topic / pattern lines), told apart by the "
+             "first rule; read again on SIGHUP. Empty: no rules (acl_nomatch decides)."},
     {.name = "acl_nomatch",
      .type = CONF_ENUM,
      .section = CONF_SEC_AUTH,

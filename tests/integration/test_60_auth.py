@@ -211,3 +211,21 @@ def test_acl_file_errors_named(broker_factory, tmp_path):
     b.expected_exit = True
     assert b.proc.returncode != 0
     assert "acl.conf:2" in b.log and "usr" in b.log
+
+
+def test_acl_mosquitto_syntax_and_reload(broker_factory, tmp_path):
+    f = tmp_path / "acl"
+    f.write_text("user alice\ntopic readwrite users/alice/#\ntopic deny users/alice/locked\n"
+                 "pattern write devices/%c/up\n")
+    b = broker_factory(USERS + ["acl_file = %s" % f, "acl_nomatch = deny"])
+    a = conn(b, 5, "d1", username="alice", password=b"alice-pw")
+    assert a.subscribe([("users/alice/#", 0), ("other/#", 0)]).codes == [0, 0x87]
+    assert a.publish("users/alice/locked", b"", qos=1).rc == 0x87
+    assert a.publish("devices/d1/up", b"", qos=1).rc == 0
+    assert a.publish("devices/d2/up", b"", qos=1).rc == 0x87
+    f.write_text("user alice\ntopic readwrite other/#\n")
+    b.signal(signal.SIGHUP)
+    b.wait_log(r"SIGHUP: configuration reloaded")
+    # an ACL change applies to connected clients at their next packet
+    assert a.subscribe([("users/alice/#", 0), ("other/#", 0)]).codes == [0x87, 0]
+    a.close()
