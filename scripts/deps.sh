@@ -23,11 +23,11 @@ set -euo pipefail
 
 profile=${1:-run}
 
-run_pkgs=(build-essential cmake pkg-config liblmdb-dev libssl-dev libcjson-dev)
+run_pkgs=(build-essential cmake pkg-config liblmdb-dev libssl-dev libcjson-dev libcrypt-dev)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 # Real clients for the WebSocket and PROXY protocol tests: MQTT.js (Node.js),
 # MQTT.js in Chromium, HAProxy in front of the broker; openssl for the test PKI.
-test_pkgs=(python3 python3-paho-mqtt python3-pytest python3-requests mosquitto-clients clang-format
+test_pkgs=(python3 python3-paho-mqtt python3-pytest python3-requests mosquitto-clients mosquitto clang-format
     nodejs npm chromium haproxy openssl "${fuzz_pkgs[@]}")
 # The Mosquitto broker is what `make bench` compares moat with.
 bench_pkgs=(mosquitto util-linux)

@@ -120,6 +120,16 @@ static void before_sleep(moat_loop *l, void *arg)
     }
 }
 
+static void log_auth(const moat_auth *a)
+{
+    size_t users, clients, passwd, rules;
+    moat_auth_counts(a, &users, &clients, &passwd, &rules);
+    if (users || clients || passwd || rules)
+        LOG_NOTICE("auth: %zu built-in users, %zu built-in client ids, %zu password file "
+                   "entries, %zu ACL rules",
+                   users, clients, passwd, rules);
+}
+
 /* SIGHUP: re-read the file. Reloadable settings take effect at once (new
  * connections and new packets see them); the others are reported and keep
  * their running values until a restart. A bad file changes nothing. */
@@ -141,6 +151,16 @@ static void reload(moat_broker *b)
     moat_conf_defaults(nc);
     if (moat_conf_load(nc, b->conf_path, err, sizeof err) != MOAT_OK) {
         LOG_ERROR("SIGHUP: configuration not reloaded, the running one is kept: %s", err);
+        free(nc);
+        return;
+    }
+    moat_auth *na = NULL;
+    moat_auth **ar = realloc(b->auth_retired, (b->n_auth_retired + 1) * sizeof *ar);
+    if (ar)
+        b->auth_retired = ar;
+    if (!ar || moat_auth_new(nc, &na, err, sizeof err) != MOAT_OK) {
+        LOG_ERROR("SIGHUP: configuration not reloaded, the running one is kept: %s",
+                  ar ? err : "out of memory");
         free(nc);
         return;
     }
@@ -175,6 +195,8 @@ static void reload(moat_broker *b)
     }
     free(fresh);
     b->retired[b->n_retired++] = atomic_exchange(&b->live, nc);
+    b->auth_retired[b->n_auth_retired++] = atomic_exchange(&b->auth, na);
+    log_auth(na);
     moat_log_set_level((moat_log_level)nc->log_level);
     moat_log_open(nc->log_file[0] ? nc->log_file : NULL, nc->log_file[0] ? nc->log_to_console : 1);
     LOG_NOTICE("SIGHUP: configuration reloaded from %s (log.level = %s)", b->conf_path,
@@ -340,6 +362,14 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
     b->conf = *conf;
     atomic_init(&b->live, &b->conf);
     pthread_mutex_init(&b->lock, NULL);
+    moat_auth *auth = NULL;
+    if (moat_auth_new(conf, &auth, err, errlen) != MOAT_OK) {
+        pthread_mutex_destroy(&b->lock);
+        free(b);
+        return MOAT_EINVAL;
+    }
+    atomic_init(&b->auth, auth);
+    log_auth(auth);
     b->started_at = wall_ms();
     atomic_init(&b->next_conn_id, 1);
     b->sessions.borrow_keys = true; /* keyed by each session's own client_id */
@@ -581,6 +611,10 @@ void moat_broker_free(moat_broker *b)
         if (b->retired[i] != &b->conf)
             free(b->retired[i]);
     free(b->retired);
+    moat_auth_free(atomic_load(&b->auth));
+    for (uint32_t i = 0; i < b->n_auth_retired; i++)
+        moat_auth_free(b->auth_retired[i]);
+    free(b->auth_retired);
     pthread_mutex_destroy(&b->lock);
     free(b);
 }

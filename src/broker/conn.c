@@ -38,6 +38,7 @@ static void conn_free(moat_conn *c)
     msg_unref(c->will);
     moat_rcstr_unref(c->client_id);
     free(c->username);
+    free(c->cert_cn);
     free(c->tls_desc);
     free(c->proxy_cn);
     free(c);

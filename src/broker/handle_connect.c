@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* CONNECT, DISCONNECT, session takeover and wills. */
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,55 @@ static bool anonymous_allowed(const moat_conn *c)
          * says nothing about the client: only its own address counts. */
         return (c->listener->loopback && !c->addr_forwarded) || c->is_loopback_peer;
     }
+}
+
+/* The peer "ip:port" / "[ipv6]:port" as an address (the client's own,
+ * after PROXY or forwarding headers). False when it does not parse. */
+static bool peer_addr(const char *peer, struct sockaddr_storage *ss)
+{
+    char ip[CONN_PEER_MAX];
+    memset(ss, 0, sizeof *ss);
+    if (peer[0] == '[') {
+        const char *e = strchr(peer, ']');
+        if (!e || (size_t)(e - peer - 1) >= sizeof ip)
+            return false;
+        memcpy(ip, peer + 1, (size_t)(e - peer - 1));
+        ip[e - peer - 1] = '\0';
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        return inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1;
+    }
+    size_t n = strcspn(peer, ":");
+    if (n >= sizeof ip)
+        return false;
+    memcpy(ip, peer, n);
+    ip[n] = '\0';
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    s4->sin_family = AF_INET;
+    return inet_pton(AF_INET, ip, &s4->sin_addr) == 1;
+}
+
+void conn_auth_client(const moat_conn *c, moat_auth_client *cl, struct sockaddr_storage *addr)
+{
+    *cl = (moat_auth_client){.username = c->username,
+                             .client_id = c->client_id ? c->client_id : "",
+                             .cert_cn = c->cert_cn};
+    if (peer_addr(c->peer, addr))
+        cl->addr = (const struct sockaddr *)addr;
+}
+
+bool conn_acl_allows(const moat_conn *c, moat_acl_access access, const char *topic, size_t len)
+{
+    if (c->superuser)
+        return true;
+    moat_broker *b = c->worker->b;
+    moat_auth_client cl;
+    struct sockaddr_storage ss;
+    conn_auth_client(c, &cl, &ss);
+    moat_acl_verdict v = moat_acl_check(moat_auth_acl(AUTH(b)), &cl, access, topic, len);
+    if (v == MOAT_ACL_NOMATCH)
+        return CONF(b)->acl_nomatch == MOAT_ACL_NOMATCH_ALLOW;
+    return v == MOAT_ACL_ALLOW;
 }
 
 static moat_err make_will(moat_conn *c, const mqtt_packet *p)
@@ -310,6 +360,30 @@ static uint8_t apply_cert_identity(moat_conn *c, const char **why)
     return strcmp(id, c->client_id) == 0 ? 0 : MQTT_RC_CLIENT_ID_INVALID;
 }
 
+/* Run the authentication chain over the CONNECT. Every source is local
+ * and synchronous in this increment; an asynchronous one (PENDING) would
+ * park the connection here (see auth/auth.h). */
+static void authenticate(moat_conn *c, const mqtt_packet *p, moat_auth_answer *ans)
+{
+    moat_auth_client cl;
+    struct sockaddr_storage ss;
+    conn_auth_client(c, &cl, &ss);
+    if (p->u.connect.has_password) {
+        cl.password = (const char *)p->u.connect.password.p;
+        cl.password_len = p->u.connect.password.len;
+        if (!cl.password)
+            cl.password = "";
+    }
+    moat_auth_check(AUTH(c->worker->b), &cl, ans, NULL, NULL);
+    if (ans->result == MOAT_AUTH_PENDING) /* no asynchronous source yet: fail closed */
+        ans->result = MOAT_AUTH_DENY;
+    if (ans->result != MOAT_AUTH_IGNORE)
+        LOG_DEBUG("auth: id=%s user=%s peer=%s: %s by %s%s", cl.client_id,
+                  cl.username ? cl.username : "-", c->peer,
+                  ans->result == MOAT_AUTH_ALLOW ? "allowed" : "denied", ans->source,
+                  ans->superuser ? " (superuser)" : "");
+}
+
 moat_err handle_connect(moat_conn *c, mqtt_packet *p)
 {
     moat_broker *b = c->worker->b;
@@ -357,7 +431,17 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
     } else {
         asked = p->u.connect.clean_start ? 0 : UINT32_MAX;
     }
-    if (!anonymous_allowed(c))
+    if (c->cert_verified || c->proxy_cn) {
+        char cn[256];
+        if (peer_identity(c, MOAT_PEER_ID_CN, cn, sizeof cn) == MOAT_OK)
+            c->cert_cn = strdup(cn);
+    }
+    moat_auth_answer ans;
+    authenticate(c, p, &ans);
+    if (ans.result == MOAT_AUTH_DENY)
+        return refuse(c, MQTT_RC_BAD_USER_OR_PASSWORD, "bad username or password");
+    c->superuser = ans.superuser;
+    if (ans.result == MOAT_AUTH_IGNORE && !anonymous_allowed(c))
         return refuse(c, MQTT_RC_NOT_AUTHORIZED,
                       CONF(b)->allow_anonymous == MOAT_ANON_FALSE
                           ? "anonymous access refused (allow_anonymous = false); use a client "

@@ -160,6 +160,26 @@ static uint8_t check_publish(moat_conn *c, const mqtt_packet *p, const mqtt_bin 
     return 0;
 }
 
+/* A PUBLISH the ACL refuses is not routed. acl_deny_action = disconnect
+ * closes the connection (v5: DISCONNECT 0x87); otherwise QoS 0 is dropped
+ * silently, and QoS 1/2 is answered 0x87 (v5) or acknowledged as usual (v3
+ * has no way to refuse one message). */
+static moat_err refuse_by_acl(moat_conn *c, uint8_t qos, uint16_t id, const mqtt_bin *topic)
+{
+    LOG_INFO("client %s: PUBLISH to '%.*s' not authorized (acl_file)", c->client_id,
+             (int)topic->len, (const char *)topic->p);
+    if (CONF(c->worker->b)->acl_deny_action == MOAT_ACL_DENY_DISCONNECT) {
+        c->close_reason = MQTT_RC_NOT_AUTHORIZED;
+        c->close_text = "publish not authorized (acl_deny_action = disconnect)";
+        return MOAT_EPROTOCOL;
+    }
+    if (qos == 0)
+        return MOAT_OK;
+    uint8_t rc = c->version == MQTT_V5 ? MQTT_RC_NOT_AUTHORIZED : 0;
+    return send_ack(c, qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, id, rc,
+                    rc ? "not authorized (acl_file)" : NULL);
+}
+
 moat_err handle_publish(moat_conn *c, mqtt_packet *p)
 {
     moat_broker *b = c->worker->b;
@@ -190,6 +210,8 @@ moat_err handle_publish(moat_conn *c, mqtt_packet *p)
         }
         return send_ack(c, qos == 1 ? MQTT_PUBACK : MQTT_PUBREC, id, rc, why);
     }
+    if (!conn_acl_allows(c, MOAT_ACL_PUBLISH, (const char *)topic.p, topic.len))
+        return refuse_by_acl(c, qos, id, &topic);
     pthread_mutex_lock(&b->lock);
     moat_session *s = c->session;
     if (qos == 2 && s && awaiting_rel_has(s, id)) {

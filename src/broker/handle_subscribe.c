@@ -56,6 +56,9 @@ static uint8_t check_entry(moat_conn *c, const mqtt_sub_entry *e, bool *shared, 
     *why = "wildcard subscriptions are disabled (mqtt.wildcard_subscription)";
     if (!CONF(b)->wildcard_subscription && (memchr(rf, '+', rl) || memchr(rf, '#', rl)))
         return MQTT_RC_WILDCARD_SUBS_NOT_SUPPORTED;
+    *why = "not authorized (acl_file)";
+    if (!conn_acl_allows(c, MOAT_ACL_SUBSCRIBE, rf, rl))
+        return MQTT_RC_NOT_AUTHORIZED;
     *granted = e->qos < CONF(b)->max_qos_allowed ? e->qos : CONF(b)->max_qos_allowed;
     return *granted;
 }
@@ -102,6 +105,12 @@ moat_err handle_subscribe(moat_conn *c, mqtt_packet *p)
                        (int)e.filter.len, (const char *)e.filter.p, why, rc);
         }
         codes[i++] = c->version == MQTT_V5 ? rc : (rc >= 0x80 ? 0x80 : rc);
+        if (rc == MQTT_RC_NOT_AUTHORIZED && CONF(b)->acl_deny_action == MOAT_ACL_DENY_DISCONNECT) {
+            c->close_reason = MQTT_RC_NOT_AUTHORIZED;
+            c->close_text = "subscription not authorized (acl_deny_action = disconnect)";
+            err = MOAT_EPROTOCOL;
+            break;
+        }
     }
     if (s && !err)
         session_persist(b, s);

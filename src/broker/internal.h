@@ -20,6 +20,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "auth/acl.h"
+#include "auth/auth.h"
 #include "base/buf.h"
 #include "base/map.h"
 #include "broker/broker.h"
@@ -165,6 +167,7 @@ struct moat_conn {
     /* From CONNECT; valid while connected. */
     char *client_id; /* counted (base/rcstr.h): moat_rcstr_new/_unref, never free() */
     char *username;
+    char *cert_cn;       /* owned: CN of a verified client certificate, for ACL {cn, ...} */
     conn_aliases *alias; /* NULL until a topic alias is used */
     /* will from CONNECT */
     moat_msg *will;
@@ -193,6 +196,7 @@ struct moat_conn {
     bool via_trusted_proxy; /* the socket peer is in the listener's trusted_proxies */
     bool addr_forwarded;    /* peer is the client a balancer named, not the socket's */
     bool request_problem_info;
+    bool superuser;           /* authenticated as a superuser: no ACL applies */
     char peer[CONN_PEER_MAX]; /* "ip:port" or "[ipv6]:port" */
 };
 
@@ -259,6 +263,11 @@ struct moat_broker {
     moat_conf **retired;       /* earlier live configs, freed at exit */
     uint32_t n_retired;
     char conf_path[512];
+    /* Authentication chain and ACL (auth/auth.h) of the configuration in
+     * force: AUTH(b). Replaced with it on SIGHUP; old ones freed at exit. */
+    _Atomic(moat_auth *) auth;
+    moat_auth **auth_retired;
+    uint32_t n_auth_retired;
     pthread_mutex_t lock;
     moat_store *store;
     moat_map sessions; /* client id -> moat_session */
@@ -313,6 +322,15 @@ typedef struct route_group {
  * lock: a reload publishes a new immutable copy and keeps the old one alive
  * until exit, so a pointer read here stays valid. */
 #define CONF(b) ((const moat_conf *)atomic_load_explicit(&(b)->live, memory_order_acquire))
+
+/* The authentication chain and ACL in force (same rules as CONF). */
+#define AUTH(b) ((const moat_auth *)atomic_load_explicit(&(b)->auth, memory_order_acquire))
+
+/* auth glue (handle_connect.c): the client as the auth sources see it. addr
+ * is storage for the parsed peer address. */
+void conn_auth_client(const moat_conn *c, moat_auth_client *cl, struct sockaddr_storage *addr);
+/* ACL check for PUBLISH (topic name) / SUBSCRIBE (filter): true = allowed. */
+bool conn_acl_allows(const moat_conn *c, moat_acl_access access, const char *topic, size_t len);
 
 /* time */
 int64_t wall_ms(void);

@@ -889,21 +889,63 @@ static moat_err set_listener_key(moat_conf *c, const char *key, const char *valu
 
 /* ---- setting keys ------------------------------------------------------------------ */
 
+void conf_numbered_key(const conf_option *o, uint32_t idx, char *buf, size_t n)
+{
+    const char *mark = strstr(o->name, CONF_NUMBERED_MARK);
+    snprintf(buf, n, "%.*s.%u.%s", (int)(mark - o->name), o->name, (unsigned)idx + 1,
+             mark + strlen(CONF_NUMBERED_MARK));
+}
+
+/* Does key name entry N of the numbered option o? *idx gets N - 1. */
+static bool match_numbered(const conf_option *o, const char *key, uint32_t *idx)
+{
+    const char *mark = strstr(o->name, CONF_NUMBERED_MARK);
+    size_t pre = (size_t)(mark - o->name) + 1; /* up to and with the '.' */
+    if (strncmp(key, o->name, pre) != 0)
+        return false;
+    const char *p = key + pre;
+    uint32_t v = 0;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9' && digits < 4) {
+        v = v * 10 + (uint32_t)(*p++ - '0');
+        digits++;
+    }
+    if (!digits || v == 0 || v > o->count || *p != '.' || key[pre] == '0')
+        return false;
+    if (strcmp(p + 1, mark + strlen(CONF_NUMBERED_MARK)) != 0)
+        return false;
+    *idx = v - 1;
+    return true;
+}
+
+/* The global option key names; for a numbered one, *idx is its entry. */
+static const conf_option *find_global_at(const char *key, uint32_t *idx)
+{
+    *idx = 0;
+    for (size_t i = 0; i < conf_n_options; i++) {
+        const conf_option *o = &conf_options[i];
+        if (o->flags & CONF_LISTENER)
+            continue;
+        if (o->count ? match_numbered(o, key, idx) : !strcmp(o->name, key))
+            return o;
+    }
+    return NULL;
+}
+
 static const conf_option *find_global(const char *key)
 {
-    for (size_t i = 0; i < conf_n_options; i++)
-        if (!(conf_options[i].flags & CONF_LISTENER) && !strcmp(conf_options[i].name, key))
-            return &conf_options[i];
-    return NULL;
+    uint32_t idx;
+    return find_global_at(key, &idx);
 }
 
 moat_err moat_conf_set(moat_conf *c, const char *key, const char *value, const char *origin,
                        char *err, size_t errlen)
 {
     char msg[400];
-    const conf_option *o = find_global(key);
+    uint32_t idx;
+    const conf_option *o = find_global_at(key, &idx);
     if (o) {
-        if (!set_value(o, c, value, msg, sizeof msg))
+        if (!set_value(o, (char *)c + idx * o->stride, value, msg, sizeof msg))
             return fail(err, errlen, origin, key, "%s", msg);
         return MOAT_OK;
     }
@@ -941,7 +983,7 @@ void moat_conf_defaults(moat_conf *c)
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < conf_n_options; i++) {
         const conf_option *o = &conf_options[i];
-        if (!(o->flags & CONF_LISTENER) && !set_value(o, c, o->def, msg, sizeof msg))
+        if (!(o->flags & CONF_LISTENER) && !o->count && !set_value(o, c, o->def, msg, sizeof msg))
             abort(); /* a default that does not parse: the table is wrong */
     }
     /* The built-in listener: the first supported type on its default port. */

@@ -56,6 +56,27 @@ typedef enum moat_conf_peer_id {
     MOAT_PEER_ID_FINGERPRINT,
 } moat_conf_peer_id;
 
+/* auth.user.N / auth.client.N: N = 1..MOAT_AUTH_MAX_ENTRIES. */
+#define MOAT_AUTH_MAX_ENTRIES 64
+
+/* One built-in credential: a username (auth.user.N.username) or a client id
+ * (auth.client.N.clientid) and its password as auth.mnesia.password_hash
+ * says (clear text with plain, else the hash). Empty id: unused entry. */
+typedef struct moat_conf_cred {
+    char id[128];
+    char password[256];
+    bool superuser; /* auth.user.N.is_superuser: no ACL applies */
+} moat_conf_cred;
+
+typedef enum moat_acl_nomatch {
+    MOAT_ACL_NOMATCH_ALLOW = 0,
+    MOAT_ACL_NOMATCH_DENY
+} moat_acl_nomatch;
+typedef enum moat_acl_deny_action {
+    MOAT_ACL_DENY_IGNORE = 0,
+    MOAT_ACL_DENY_DISCONNECT,
+} moat_acl_deny_action;
+
 typedef struct moat_listener_conf {
     char type[8];  /* "tcp", "ssl", "ws", "wss" */
     char name[64]; /* "external" */
@@ -143,6 +164,15 @@ typedef struct moat_conf {
     /* broker */
     uint32_t sys_interval_ms;  /* broker.sys_interval, 0 disables $SYS */
     moat_anon allow_anonymous; /* allow_anonymous */
+    /* auth (src/auth) */
+    char auth_chain[256];    /* auth.chain: source names in order */
+    int auth_password_hash;  /* auth.mnesia.password_hash: moat_hash_alg */
+    char password_file[512]; /* password_file: mosquitto_passwd format, "" = none */
+    char acl_file[512];      /* acl_file: EMQX 4 acl.conf syntax, "" = none */
+    int acl_nomatch;         /* acl_nomatch: moat_acl_nomatch */
+    int acl_deny_action;     /* acl_deny_action: moat_acl_deny_action */
+    moat_conf_cred auth_users[MOAT_AUTH_MAX_ENTRIES];   /* auth.user.N.* */
+    moat_conf_cred auth_clients[MOAT_AUTH_MAX_ENTRIES]; /* auth.client.N.* */
     /* mqtt */
     uint32_t max_packet_size;      /* mqtt.max_packet_size, bytes */
     uint32_t max_clientid_len;     /* mqtt.max_clientid_len */

@@ -251,9 +251,22 @@ static void dump_line(FILE *f, const char *key, const conf_option *o, const void
 void moat_conf_dump(const moat_conf *c, FILE *f)
 {
     char key[200];
-    for (size_t i = 0; i < conf_n_options; i++)
-        if (!(conf_options[i].flags & CONF_LISTENER))
-            dump_line(f, conf_options[i].name, &conf_options[i], c);
+    for (size_t i = 0; i < conf_n_options; i++) {
+        const conf_option *o = &conf_options[i];
+        if (o->flags & CONF_LISTENER)
+            continue;
+        if (!o->count) {
+            dump_line(f, o->name, o, c);
+            continue;
+        }
+        for (uint32_t e = 0; e < o->count; e++) { /* numbered: the entries set */
+            const char *base = (const char *)c + e * o->stride;
+            if (!base[o->offset])
+                continue;
+            conf_numbered_key(o, e, key, sizeof key);
+            dump_line(f, key, o, base);
+        }
+    }
     for (uint32_t l = 0; l < c->n_listeners; l++) {
         const moat_listener_conf *lc = &c->listeners[l];
         if (!lc->declared)

@@ -29,6 +29,12 @@ enum conf_flag {
     CONF_SECRET = 1u << 3,   /* never printed (passwords) */
 };
 
+/* Numbered keys (EMQX 4's auth.user.1.username): an option whose name holds
+ * ".N." stands for `count` keys with N = 1..count, stored in an array of
+ * moat_conf whose elements are `stride` bytes apart (entry N at offset +
+ * (N-1) * stride). Entries left unset stay empty. */
+#define CONF_NUMBERED_MARK ".N."
+
 typedef struct conf_enum_value {
     const char *name;
     int value;
@@ -38,6 +44,7 @@ typedef enum conf_section {
     CONF_SEC_NODE,
     CONF_SEC_LOG,
     CONF_SEC_BROKER,
+    CONF_SEC_AUTH,
     CONF_SEC_MQTT,
     CONF_SEC_RETAINER,
     CONF_SEC_PERSISTENCE,
@@ -74,6 +81,9 @@ typedef struct conf_option {
     /* CONF_STRING: optional further check of a value (a CIDR list, a path);
      * false with "what is wrong (expected ...)" in msg refuses it. */
     bool (*check)(const char *v, char *msg, size_t n);
+    /* Numbered keys (see CONF_NUMBERED_MARK): count > 0, stride in bytes. */
+    uint32_t count;
+    size_t stride;
     const char *def;  /* default, in the file's syntax */
     const char *desc; /* one line */
 } conf_option;
@@ -94,6 +104,8 @@ extern const size_t conf_n_listener_types;
 extern const conf_section_info conf_sections[CONF_SEC__COUNT];
 
 /* Shared by conf.c and conf_doc.c. */
+/* The key of entry idx (0-based) of a numbered option: auth.user.3.username. */
+void conf_numbered_key(const conf_option *o, uint32_t idx, char *buf, size_t n);
 uint64_t conf_load_uint(const void *p, size_t width);
 void conf_format_size(uint64_t bytes, char *buf, size_t n);
 void conf_format_duration(uint64_t ms, char *buf, size_t n);

@@ -11,6 +11,8 @@
 
 #include "base/log.h"
 #include "conf/conf_int.h"
+#include "auth/auth.h"
+#include "auth/hash.h"
 #include "proxy/proxy.h"
 
 #define KB 1024ull
@@ -88,7 +90,39 @@ static const conf_enum_value anon_modes[] = {
     {NULL, 0},
 };
 
+static const conf_enum_value hash_algs[] = {
+    {"plain", MOAT_HASH_PLAIN},
+    {"md5", MOAT_HASH_MD5},
+    {"sha", MOAT_HASH_SHA},
+    {"sha256", MOAT_HASH_SHA256},
+    {"sha512", MOAT_HASH_SHA512},
+    {"bcrypt", MOAT_HASH_BCRYPT},
+    {NULL, 0},
+};
+
+static const conf_enum_value acl_nomatch_modes[] = {
+    {"allow", MOAT_ACL_NOMATCH_ALLOW},
+    {"deny", MOAT_ACL_NOMATCH_DENY},
+    {NULL, 0},
+};
+
+static const conf_enum_value acl_deny_actions[] = {
+    {"ignore", MOAT_ACL_DENY_IGNORE},
+    {"disconnect", MOAT_ACL_DENY_DISCONNECT},
+    {NULL, 0},
+};
+
 /* ---- value checks ---- */
+
+static bool check_chain(const char *v, char *msg, size_t n)
+{
+    char why[200];
+    if (!moat_auth_chain_valid(v, why, sizeof why)) {
+        snprintf(msg, n, "%s", why);
+        return false;
+    }
+    return true;
+}
 
 static bool check_cidrs(const char *v, char *msg, size_t n)
 {
@@ -156,6 +190,11 @@ const conf_section_info conf_sections[CONF_SEC__COUNT] = {
     [CONF_SEC_NODE] = {"Node", "Process-wide settings."},
     [CONF_SEC_LOG] = {"Log", "Where log lines go and how many there are."},
     [CONF_SEC_BROKER] = {"Broker", "Broker-wide behaviour and access."},
+    [CONF_SEC_AUTH] = {"Authentication and authorization",
+                       "Who may connect (an ordered chain of sources: built-in users and client "
+                       "ids, a Mosquitto password file) and what each client may publish and "
+                       "subscribe to (an ACL file in EMQX 4 acl.conf syntax). See docs/auth.md. "
+                       "Clients that no source knows fall to allow_anonymous."},
     [CONF_SEC_MQTT] = {"MQTT", "Protocol limits and features, the same for every client."},
     [CONF_SEC_RETAINER] = {"Retainer", "Limits on retained messages."},
     [CONF_SEC_PERSISTENCE] = {"Persistence",
@@ -255,6 +294,103 @@ const conf_option conf_options[] = {
      .def = "loopback",
      .desc = "Accept clients without a username: true, false, or loopback (only clients "
              "connecting over loopback)."},
+
+/* auth */
+#define CRED(field, member)                                                                        \
+    .offset = offsetof(moat_conf, field[0].member),                                                \
+    .width = sizeof(((moat_conf *)0)->field[0].member), .count = MOAT_AUTH_MAX_ENTRIES,            \
+    .stride = sizeof(moat_conf_cred)
+    {.name = "auth.chain",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_chain),
+     .check = check_chain,
+     .def = "builtin, passwd_file",
+     .desc = "Authentication sources asked in this order, separated by commas: builtin "
+             "(auth.user.N / auth.client.N) and passwd_file (password_file). The first that "
+             "knows the client decides; unknown to all: allow_anonymous."},
+    {.name = "auth.user.N.username",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     CRED(auth_users, id),
+     .def = "",
+     .desc = "A built-in user (N = 1..64), as in EMQX 4's emqx_auth_mnesia."},
+    {.name = "auth.user.N.password",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD | CONF_SECRET,
+     CRED(auth_users, password),
+     .def = "",
+     .desc = "Its password: clear text when auth.mnesia.password_hash = plain (hashed in "
+             "memory at load), else the hash in that algorithm (hex; bcrypt: $2b$...)."},
+    {.name = "auth.user.N.is_superuser",
+     .type = CONF_BOOL,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     CRED(auth_users, superuser),
+     .def = "false",
+     .desc = "A superuser: no ACL rule applies to this user."},
+    {.name = "auth.client.N.clientid",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     CRED(auth_clients, id),
+     .def = "",
+     .desc = "A built-in client id (N = 1..64): a client connecting with it must give the "
+             "password below (as its MQTT password)."},
+    {.name = "auth.client.N.password",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD | CONF_SECRET,
+     CRED(auth_clients, password),
+     .def = "",
+     .desc = "Its password, in the form auth.mnesia.password_hash says."},
+#undef CRED
+    {.name = "auth.mnesia.password_hash",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_password_hash),
+     .values = hash_algs,
+     .def = "sha256",
+     .desc = "How auth.user.N.password and auth.client.N.password are written: plain (clear "
+             "text), or the unsalted hex digest md5, sha, sha256, sha512, or a bcrypt string."},
+    {.name = "password_file",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(password_file),
+     .def = "",
+     .desc = "A Mosquitto password file (made by mosquitto_passwd: $6$ and $7$ hashes); "
+             "read again on SIGHUP. Empty: none."},
+    {.name = "acl_file",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(acl_file),
+     .def = "",
+     .desc = "ACL rules in EMQX 4 acl.conf syntax ({allow, {user, \"u\"}, publish, "
+             "[\"t/#\"]}.) or Mosquitto's (user / topic / pattern lines), told apart by the "
+             "first rule; read again on SIGHUP. Empty: no rules (acl_nomatch decides)."},
+    {.name = "acl_nomatch",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(acl_nomatch),
+     .values = acl_nomatch_modes,
+     .def = "allow",
+     .desc = "What happens when no rule of acl_file matches: allow or deny."},
+    {.name = "acl_deny_action",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(acl_deny_action),
+     .values = acl_deny_actions,
+     .def = "ignore",
+     .desc = "On a refused publish or subscribe: ignore (reason 0x87 / SUBACK 0x80; QoS 0 "
+             "dropped) or disconnect (v5: DISCONNECT 0x87)."},
 
     /* mqtt */
     {.name = "mqtt.max_packet_size",

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Password hashes: see hash.h. OpenSSL computes the digests, libcrypt
+ * bcrypt; this file only arranges inputs and compares outputs. */
+#include "auth/hash.h"
+
+#include <crypt.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#define MAX_DIGEST 64 /* SHA-512 */
+#define MAX_DKLEN 256 /* pbkdf2 output we accept */
+
+static const EVP_MD *md_of(moat_hash_alg a)
+{
+    switch (a) {
+    case MOAT_HASH_MD5:
+        return EVP_md5();
+    case MOAT_HASH_SHA:
+        return EVP_sha1();
+    case MOAT_HASH_SHA256:
+        return EVP_sha256();
+    case MOAT_HASH_SHA512:
+        return EVP_sha512();
+    default:
+        return NULL;
+    }
+}
+
+static void to_hex(const uint8_t *b, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hex[b[i] >> 4];
+        out[2 * i + 1] = hex[b[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
+/* digest(a || b) into out; its length into *n. */
+static bool digest2(const EVP_MD *md, const void *a, size_t alen, const void *b, size_t blen,
+                    uint8_t *out, unsigned *n)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    bool ok = ctx && EVP_DigestInit_ex(ctx, md, NULL) && EVP_DigestUpdate(ctx, a, alen) &&
+              EVP_DigestUpdate(ctx, b, blen) && EVP_DigestFinal_ex(ctx, out, n);
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* The raw digest / derived key of pw under p into out (at least MAX_DKLEN). */
+static bool raw_hash(const moat_hash_params *p, const char *pw, size_t pwlen, uint8_t *out,
+                     size_t *n)
+{
+    const char *salt = p->salt ? p->salt : "";
+    size_t sl = strlen(salt);
+    if (p->alg == MOAT_HASH_PBKDF2) {
+        const EVP_MD *md = md_of(p->mac);
+        size_t dk = p->dklen ? p->dklen : (md ? (size_t)EVP_MD_get_size(md) : 0);
+        if (!md || !p->iterations || p->iterations > 10000000 || dk > MAX_DKLEN)
+            return false;
+        *n = dk;
+        return PKCS5_PBKDF2_HMAC(pw, (int)pwlen, (const unsigned char *)salt, (int)sl,
+                                 (int)p->iterations, md, (int)dk, out) == 1;
+    }
+    const EVP_MD *md = md_of(p->alg);
+    if (!md)
+        return false;
+    unsigned len = 0;
+    bool ok = p->salt_pos == MOAT_SALT_PREFIX   ? digest2(md, salt, sl, pw, pwlen, out, &len)
+              : p->salt_pos == MOAT_SALT_SUFFIX ? digest2(md, pw, pwlen, salt, sl, out, &len)
+                                                : digest2(md, pw, pwlen, "", 0, out, &len);
+    *n = len;
+    return ok;
+}
+
+moat_err moat_hash_hex(const moat_hash_params *p, const char *pw, size_t pwlen, char *out,
+                       size_t outlen)
+{
+    uint8_t raw[MAX_DKLEN];
+    size_t n = 0;
+    if (!raw_hash(p, pw, pwlen, raw, &n))
+        return MOAT_EINVAL;
+    if (outlen < 2 * n + 1)
+        return MOAT_ELIMIT;
+    to_hex(raw, n, out);
+    OPENSSL_cleanse(raw, sizeof raw);
+    return MOAT_OK;
+}
+
+static bool verify_bcrypt(const char *pw, size_t pwlen, const char *stored)
+{
+    if (strncmp(stored, "$2", 2) != 0 || memchr(pw, 0, pwlen))
+        return false;
+    char *copy = strndup(pw, pwlen);
+    struct crypt_data *cd = calloc(1, sizeof *cd);
+    bool ok = false;
+    if (copy && cd) {
+        const char *h = crypt_r(copy, stored, cd);
+        size_t hl = h ? strlen(h) : 0;
+        ok = h && h[0] == '$' && hl == strlen(stored) && CRYPTO_memcmp(h, stored, hl) == 0;
+    }
+    if (copy)
+        OPENSSL_clear_free(copy, pwlen);
+    if (cd)
+        OPENSSL_clear_free(cd, sizeof *cd);
+    return ok;
+}
+
+bool moat_hash_verify(const moat_hash_params *p, const char *pw, size_t pwlen, const char *stored)
+{
+    size_t sl = strlen(stored);
+    if (!sl)
+        return false;
+    if (p->alg == MOAT_HASH_PLAIN)
+        return sl == pwlen && CRYPTO_memcmp(stored, pw, sl) == 0;
+    if (p->alg == MOAT_HASH_BCRYPT)
+        return verify_bcrypt(pw, pwlen, stored);
+    char hex[2 * MAX_DKLEN + 1], low[2 * MAX_DKLEN + 1];
+    if (moat_hash_hex(p, pw, pwlen, hex, sizeof hex) != MOAT_OK || sl != strlen(hex))
+        return false;
+    for (size_t i = 0; i <= sl; i++)
+        low[i] = (char)tolower((unsigned char)stored[i]);
+    return CRYPTO_memcmp(hex, low, sl) == 0;
+}
+
+/* Standard base64 (padding optional) into out; the decoded length, or -1. */
+static int b64_decode(const char *s, size_t len, uint8_t *out, size_t outlen)
+{
+    char buf[400];
+    if (len == 0 || len + 3 >= sizeof buf || (len + 3) / 4 * 3 > outlen)
+        return -1;
+    memcpy(buf, s, len);
+    while (len % 4)
+        buf[len++] = '=';
+    buf[len] = '\0';
+    int n = EVP_DecodeBlock(out, (const unsigned char *)buf, (int)len);
+    if (n < 0)
+        return -1;
+    for (size_t i = len; i > 0 && buf[i - 1] == '='; i--)
+        n--; /* EVP_DecodeBlock counts padding as zero bytes */
+    return n;
+}
+
+bool moat_hash_verify_mosquitto(const char *stored, const char *pw, size_t pwlen)
+{
+    uint8_t salt[128], want[128], got[MAX_DIGEST];
+    unsigned long iter = 0;
+    const char *p;
+    if (!strncmp(stored, "$6$", 3)) {
+        p = stored + 3;
+    } else if (!strncmp(stored, "$7$", 3)) {
+        char *end;
+        iter = strtoul(stored + 3, &end, 10);
+        if (end == stored + 3 || *end != '$' || iter == 0 || iter > 10000000)
+            return false;
+        p = end + 1;
+    } else {
+        return false;
+    }
+    const char *d = strchr(p, '$');
+    if (!d)
+        return false;
+    int sl = b64_decode(p, (size_t)(d - p), salt, sizeof salt);
+    int wl = b64_decode(d + 1, strlen(d + 1), want, sizeof want);
+    if (sl <= 0 || wl != MAX_DIGEST)
+        return false;
+    unsigned n = 0;
+    bool ok = iter ? PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, sl, (int)iter, EVP_sha512(),
+                                       MAX_DIGEST, got) == 1
+                   : digest2(EVP_sha512(), pw, pwlen, salt, (size_t)sl, got, &n);
+    ok = ok && CRYPTO_memcmp(got, want, MAX_DIGEST) == 0;
+    OPENSSL_cleanse(got, sizeof got);
+    return ok;
+}
+
+bool moat_hash_alg_parse(const char *name, moat_hash_alg *out)
+{
+    static const char *const names[] = {"plain",  "md5",    "sha",   "sha256",
+                                        "sha512", "pbkdf2", "bcrypt"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (!strcmp(name, names[i])) {
+            *out = (moat_hash_alg)i;
+            return true;
+        }
+    }
+    return false;
+}

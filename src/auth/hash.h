@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Password hashes, checked against what a backend stores: EMQX 4's
+ * password_hash algorithms (md5, sha, sha256, sha512 with a salt before or
+ * after the password; pbkdf2; bcrypt) and mosquitto_passwd's formats
+ * ($6$ SHA-512, $7$ PBKDF2-SHA512). The digests come from OpenSSL and bcrypt
+ * from libcrypt (crypt_r with a $2b$ setting); nothing here is hand-rolled.
+ * Every comparison of a digest is constant-time (CRYPTO_memcmp).
+ * Leaf module: no logging, no global state; safe on any thread. */
+#ifndef MOAT_AUTH_HASH_H
+#define MOAT_AUTH_HASH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/err.h"
+
+typedef enum moat_hash_alg {
+    MOAT_HASH_PLAIN = 0, /* the stored value is the password itself */
+    MOAT_HASH_MD5,
+    MOAT_HASH_SHA, /* SHA-1, EMQX's "sha" */
+    MOAT_HASH_SHA256,
+    MOAT_HASH_SHA512,
+    MOAT_HASH_PBKDF2, /* stored: hex of the derived key */
+    MOAT_HASH_BCRYPT, /* stored: the crypt string "$2b$10$<22 salt><31 hash>" */
+} moat_hash_alg;
+
+typedef enum moat_salt_pos {
+    MOAT_SALT_NONE = 0,
+    MOAT_SALT_PREFIX, /* digest(salt || password) */
+    MOAT_SALT_SUFFIX, /* digest(password || salt) */
+} moat_salt_pos;
+
+typedef struct moat_hash_params {
+    moat_hash_alg alg;
+    moat_salt_pos salt_pos; /* md5 / sha*: where the salt goes */
+    const char *salt;       /* md5 / sha* / pbkdf2; NULL = "" */
+    /* pbkdf2 */
+    moat_hash_alg mac; /* MOAT_HASH_MD5 .. MOAT_HASH_SHA512 */
+    uint32_t iterations;
+    uint32_t dklen; /* bytes; 0 = the mac's digest size */
+} moat_hash_params;
+
+/* The digest of password as lowercase hex into out (for md5 / sha* /
+ * pbkdf2). MOAT_EINVAL for plain / bcrypt or bad parameters, MOAT_ELIMIT
+ * when out is too small (2 * length + 1 bytes are needed). */
+moat_err moat_hash_hex(const moat_hash_params *p, const char *pw, size_t pwlen, char *out,
+                       size_t outlen);
+
+/* Does password match stored under p? Hex comparison ignores case; plain
+ * compares the bytes; bcrypt runs crypt_r with stored as the setting. Never
+ * true for an empty stored value. Constant-time in the compared bytes. */
+bool moat_hash_verify(const moat_hash_params *p, const char *pw, size_t pwlen, const char *stored);
+
+/* A mosquitto_passwd hash: "$6$<b64 salt>$<b64 sha512(pw || salt)>" or
+ * "$7$<iterations>$<b64 salt>$<b64 pbkdf2-sha512>". False for any other
+ * or malformed form. */
+bool moat_hash_verify_mosquitto(const char *stored, const char *pw, size_t pwlen);
+
+/* "md5" -> MOAT_HASH_MD5 ...; false when unknown. */
+bool moat_hash_alg_parse(const char *name, moat_hash_alg *out);
+
+#endif
