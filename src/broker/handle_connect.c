@@ -109,10 +109,13 @@ bool conn_acl_allows(const moat_conn *c, moat_acl_access access, const char *top
     if (c->superuser)
         return true;
     moat_broker *b = c->worker->b;
+    const moat_acl *acl = moat_auth_acl(AUTH(b));
+    if (!acl) /* no acl_file: the hot path asks nothing more */
+        return CONF(b)->acl_nomatch == MOAT_ACL_NOMATCH_ALLOW;
     moat_auth_client cl;
     struct sockaddr_storage ss;
     conn_auth_client(c, &cl, &ss);
-    moat_acl_verdict v = moat_acl_check(moat_auth_acl(AUTH(b)), &cl, access, topic, len);
+    moat_acl_verdict v = moat_acl_check(acl, &cl, access, topic, len);
     if (v == MOAT_ACL_NOMATCH)
         return CONF(b)->acl_nomatch == MOAT_ACL_NOMATCH_ALLOW;
     return v == MOAT_ACL_ALLOW;
