@@ -515,8 +515,6 @@ static void on_readable(moat_conn *c)
 
 /* ------------------------------------------------------ PROXY protocol */
 
-static void sockaddr_name(const struct sockaddr *sa, char *out, size_t len, bool *loopback);
-
 /* How many of the n bytes peeked at p (after the have bytes already taken)
  * belong to the PROXY header, so that we never read past it: the layers
  * above (TLS, WebSocket) must find their first byte untouched. 0: not a
@@ -635,7 +633,7 @@ static void on_io(moat_loop *l, int fd, void *arg, unsigned ev)
 
 /* ------------------------------------------------------------- accept */
 
-static void sockaddr_name(const struct sockaddr *sa, char *out, size_t len, bool *loopback)
+void sockaddr_name(const struct sockaddr *sa, char *out, size_t len, bool *loopback)
 {
     char ip[INET6_ADDRSTRLEN] = "?";
     unsigned port = 0;

@@ -342,6 +342,8 @@ void worker_add_conn(moat_worker *w, moat_conn *c);
 void worker_remove_conn(moat_worker *w, moat_conn *c);
 
 /* conn.c */
+/* "ip:port" or "[ipv6]:port" of sa into out; *loopback set when it is a loopback address. */
+void sockaddr_name(const struct sockaddr *sa, char *out, size_t len, bool *loopback);
 void conn_ref(moat_conn *c);
 void conn_unref(moat_conn *c);
 moat_err conn_accept(moat_worker *w, moat_listener *l, int fd, const struct sockaddr *sa);

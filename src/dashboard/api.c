@@ -53,7 +53,25 @@ static bool method_is(const http_req *rq, const char *m)
     return moat_http_str_eq(rq->h->method, m);
 }
 
-/* A query parameter's value (not decoded beyond %XX and +) into out. */
+/* %XX-decode p[0..len) into out (NUL-terminated, at most cap - 1 bytes);
+ * plus: '+' means a blank (query strings). Returns the length. */
+static size_t url_decode(const char *p, size_t len, bool plus, char *out, size_t cap)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && o + 1 < cap; i++) {
+        unsigned v;
+        if (p[i] == '%' && len - i >= 3 && sscanf(p + i + 1, "%2x", &v) == 1) {
+            out[o++] = (char)v;
+            i += 2;
+        } else {
+            out[o++] = plus && p[i] == '+' ? ' ' : p[i];
+        }
+    }
+    out[o] = 0;
+    return o;
+}
+
+/* A query parameter's value, decoded, into out. */
 static bool query_param(const http_req *rq, const char *name, char *out, size_t n)
 {
     const char *q = rq->h->query.p, *end = q + rq->h->query.len;
@@ -62,17 +80,7 @@ static bool query_param(const http_req *rq, const char *name, char *out, size_t 
         const char *amp = memchr(q, '&', (size_t)(end - q));
         const char *e = amp ? amp : end;
         if ((size_t)(e - q) > nl && !memcmp(q, name, nl) && q[nl] == '=') {
-            size_t o = 0;
-            for (const char *p = q + nl + 1; p < e && o + 1 < n; p++) {
-                unsigned v;
-                if (*p == '%' && e - p >= 3 && sscanf(p + 1, "%2x", &v) == 1) {
-                    out[o++] = (char)v;
-                    p += 2;
-                } else {
-                    out[o++] = *p == '+' ? ' ' : *p;
-                }
-            }
-            out[o] = 0;
+            url_decode(q + nl + 1, (size_t)(e - q - nl - 1), true, out, n);
             return true;
         }
         q = amp ? amp + 1 : NULL;
@@ -329,19 +337,11 @@ static void resp_list(http_resp *rs, cJSON *arr, long page, long limit, long cou
 /* A path's remainder after prefix, %XX-decoded, into out (NUL-terminated). */
 static size_t path_rest(const http_req *rq, size_t prefix, char *out, size_t cap)
 {
-    size_t n = 0;
-    for (size_t i = prefix; i < rq->h->path.len && n + 1 < cap; i++) {
-        unsigned v;
-        const char *p = rq->h->path.p + i;
-        if (*p == '%' && rq->h->path.len - i >= 3 && sscanf(p + 1, "%2x", &v) == 1) {
-            out[n++] = (char)v;
-            i += 2;
-        } else {
-            out[n++] = *p;
-        }
+    if (prefix >= rq->h->path.len) {
+        out[0] = 0;
+        return 0;
     }
-    out[n] = 0;
-    return n;
+    return url_decode(rq->h->path.p + prefix, rq->h->path.len - prefix, false, out, cap);
 }
 
 /* Every session's subscriptions (online or not), filtered by client id and
@@ -614,16 +614,7 @@ static void certificates(const http_req *rq, http_resp *rs, const char *user)
     }
     /* the id may come URL-encoded ("ssl%3Aexternal") */
     char id[96];
-    size_t idn = 0;
-    for (size_t i = 1; rest[0] == '/' && i < n && idn + 1 < sizeof id; i++) {
-        unsigned v;
-        if (rest[i] == '%' && n - i >= 3 && sscanf(rest + i + 1, "%2x", &v) == 1) {
-            id[idn++] = (char)v;
-            i += 2;
-        } else {
-            id[idn++] = rest[i];
-        }
-    }
+    size_t idn = rest[0] == '/' ? path_rest(rq, 21, id, sizeof id) : 0;
     moat_listener *l = idn ? tls_listener_named(b, id, idn) : NULL;
     if (!l) {
         resp_json_error(rs, 404, "not_found",
@@ -798,17 +789,7 @@ void api_handle(const http_req *rq, http_resp *rs)
     } else if (rq->h->path.len > 16 && !memcmp(rq->h->path.p, "/api/v1/clients/", 16) &&
                method_is(rq, "DELETE")) {
         char id[1024];
-        size_t n = 0;
-        for (size_t i = 16; i < rq->h->path.len && n + 1 < sizeof id; i++) {
-            unsigned v;
-            const char *p = rq->h->path.p + i;
-            if (*p == '%' && rq->h->path.len - i >= 3 && sscanf(p + 1, "%2x", &v) == 1) {
-                id[n++] = (char)v;
-                i += 2;
-            } else {
-                id[n++] = *p;
-            }
-        }
+        size_t n = path_rest(rq, 16, id, sizeof id);
         kick(rq, rs, id, n, user);
     } else if (rq->h->path.len >= 20 && !memcmp(rq->h->path.p, "/api/v1/certificates", 20) &&
                (rq->h->path.len == 20 || rq->h->path.p[20] == '/')) {

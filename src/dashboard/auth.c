@@ -116,10 +116,13 @@ static bool derive(const char *password, const uint8_t *salt, unsigned iteration
                              EVP_sha256(), HASH_LEN, out) == 1;
 }
 
-static moat_err save(dash_auth *a)
+/* Write path atomically (temp file 0600, fsync, rename), its lines made by
+ * emit: a crash leaves the old file or the new one, never half of one. */
+static moat_err write_atomic(const char *path, void (*emit)(FILE *, const dash_auth *),
+                             const dash_auth *a)
 {
     char tmp[640];
-    snprintf(tmp, sizeof tmp, "%s.tmp", a->path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -129,6 +132,18 @@ static moat_err save(dash_auth *a)
         close(fd);
         return MOAT_EIO;
     }
+    emit(f, a);
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return MOAT_EIO;
+    }
+    return MOAT_OK;
+}
+
+static void emit_admins(FILE *f, const dash_auth *a)
+{
     for (size_t i = 0; i < a->n_admins; i++) {
         char salt[2 * SALT_LEN + 1], h[2 * HASH_LEN + 1];
         hex(a->admins[i].salt, SALT_LEN, salt);
@@ -136,13 +151,11 @@ static moat_err save(dash_auth *a)
         fprintf(f, "%s:pbkdf2-sha256:%u:%s:%s\n", a->admins[i].name, a->admins[i].iterations, salt,
                 h);
     }
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, a->path) != 0) {
-        unlink(tmp);
-        return MOAT_EIO;
-    }
-    return MOAT_OK;
+}
+
+static moat_err save(dash_auth *a)
+{
+    return write_atomic(a->path, emit_admins, a);
 }
 
 static moat_err set_password(admin *ad, const char *password)
@@ -213,19 +226,8 @@ static bool key_name_ok(const char *name)
     return true;
 }
 
-static moat_err save_keys(dash_auth *a)
+static void emit_keys(FILE *f, const dash_auth *a)
 {
-    char tmp[640];
-    snprintf(tmp, sizeof tmp, "%s.tmp", a->keys_path);
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return MOAT_EIO;
-    FILE *f = fdopen(fd, "w");
-    if (!f) {
-        close(fd);
-        return MOAT_EIO;
-    }
     for (size_t i = 0; i < a->n_keys; i++) {
         const apikey *k = &a->keys[i];
         char salt[2 * SALT_LEN + 1], h[2 * HASH_LEN + 1];
@@ -234,13 +236,11 @@ static moat_err save_keys(dash_auth *a)
         fprintf(f, "%s:pbkdf2-sha256:%u:%s:%s:%lld:%s\n", k->id, k->iterations, salt, h,
                 (long long)k->created, k->name);
     }
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, a->keys_path) != 0) {
-        unlink(tmp);
-        return MOAT_EIO;
-    }
-    return MOAT_OK;
+}
+
+static moat_err save_keys(dash_auth *a)
+{
+    return write_atomic(a->keys_path, emit_keys, a);
 }
 
 static moat_err load_keys(dash_auth *a, char *err, size_t errlen)

@@ -256,16 +256,8 @@ void hconn_accept(moat_worker *w, moat_listener *l, int fd, const struct sockadd
     c->l = l;
     moat_tcp_transport_init(&c->tcp, fd);
     c->tr = &c->tcp;
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (sa->sa_family == AF_INET) {
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
-        snprintf(c->peer, sizeof c->peer, "%s:%u", ip,
-                 ntohs(((const struct sockaddr_in *)sa)->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
-        snprintf(c->peer, sizeof c->peer, "[%s]:%u", ip,
-                 ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
-    }
+    bool loopback;
+    sockaddr_name(sa, c->peer, sizeof c->peer, &loopback);
     moat_tls_ctx *ctx = l->is_tls ? moat_tls_slot_get(&l->tls_slot) : NULL;
     if (l->is_tls && !ctx) { /* never serve a TLS port in plain text */
         c->tr->ops->close(c->tr);
