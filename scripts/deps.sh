@@ -23,12 +23,17 @@ set -euo pipefail
 
 profile=${1:-run}
 
-run_pkgs=(build-essential cmake pkg-config liblmdb-dev libssl-dev libcjson-dev libcrypt-dev)
+# Authentication backends: PostgreSQL (libpq), MySQL/MariaDB (libmariadb),
+# Redis (hiredis), LDAP (libldap), HTTP (libcurl), argon2id (libargon2).
+run_pkgs=(build-essential cmake pkg-config liblmdb-dev libssl-dev libcjson-dev libcrypt-dev
+    libpq-dev libmariadb-dev libhiredis-dev libldap-dev libcurl4-openssl-dev libargon2-dev)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 # Real clients for the WebSocket and PROXY protocol tests: MQTT.js (Node.js),
-# MQTT.js in Chromium, HAProxy in front of the broker; openssl for the test PKI.
+# MQTT.js in Chromium, HAProxy in front of the broker; openssl for the test PKI;
+# the authentication backends' real servers (started by the tests, on free ports).
 test_pkgs=(python3 python3-paho-mqtt python3-pytest python3-requests mosquitto-clients mosquitto clang-format
-    nodejs npm chromium haproxy openssl "${fuzz_pkgs[@]}")
+    nodejs npm chromium haproxy openssl "${fuzz_pkgs[@]}"
+    postgresql mariadb-server redis-server slapd ldap-utils)
 # The Mosquitto broker is what `make bench` compares moat with.
 bench_pkgs=(mosquitto util-linux)
 

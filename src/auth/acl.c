@@ -494,6 +494,47 @@ size_t moat_acl_count(const moat_acl *a)
     return a ? a->n : 0;
 }
 
+/* ---- rules built by a source ---- */
+
+moat_acl *moat_acl_new(void)
+{
+    return calloc(1, sizeof(moat_acl));
+}
+
+moat_err moat_acl_add(moat_acl *a, bool allow, moat_acl_who who, const char *value, unsigned access,
+                      const char *topic, bool eq, char *why, size_t n)
+{
+    static const who_kind kinds[] = {WHO_ALL, WHO_USER, WHO_CLIENT, WHO_IPADDR, WHO_CN};
+    if (!topic || !topic[0] || (!eq && !mqtt_topic_filter_valid(topic, strlen(topic), 0))) {
+        snprintf(why, n, "'%s' is not a topic filter", topic ? topic : "");
+        return MOAT_EINVAL;
+    }
+    if ((unsigned)who >= sizeof kinds / sizeof kinds[0] || !(access & 3)) {
+        snprintf(why, n, "bad rule");
+        return MOAT_EINVAL;
+    }
+    acl_rule r = {.allow = allow, .who = kinds[who], .access = access & 3};
+    if (who != MOAT_ACL_WHO_ALL && !(r.who_value = strdup(value ? value : "")))
+        return MOAT_ENOMEM;
+    if (who == MOAT_ACL_WHO_IPADDR && moat_cidr_list_parse(r.who_value, &r.cidrs, why, n)) {
+        free(r.who_value);
+        return MOAT_EINVAL;
+    }
+    if ((r.topics = calloc(1, sizeof *r.topics)))
+        r.n_topics = 1;
+    acl_rule *v = r.topics ? realloc(a->rules, (a->n + 1) * sizeof *v) : NULL;
+    if (v)
+        a->rules = v;
+    if (!v || !(r.topics[0].text = strdup(topic))) {
+        free_rule(&r);
+        return MOAT_ENOMEM;
+    }
+    r.topics[0].eq = eq;
+    r.topics[0].placeholder = strstr(topic, "%u") || strstr(topic, "%c");
+    a->rules[a->n++] = r;
+    return MOAT_OK;
+}
+
 /* ---- check ---- */
 
 static bool who_matches(const acl_rule *r, const moat_auth_client *cl)

@@ -48,6 +48,25 @@ moat_err moat_acl_parse(const char *name, const char *text, size_t len, moat_acl
 void moat_acl_free(moat_acl *a);
 size_t moat_acl_count(const moat_acl *a);
 
+/* Rules built one by one, for sources that fetch a client's rules from a
+ * backend (a database's acl_query rows, a JWT claim): */
+typedef enum moat_acl_who {
+    MOAT_ACL_WHO_ALL = 0,
+    MOAT_ACL_WHO_USER,
+    MOAT_ACL_WHO_CLIENT,
+    MOAT_ACL_WHO_IPADDR, /* value: an address or CIDR list */
+    MOAT_ACL_WHO_CN,
+} moat_acl_who;
+
+/* An empty list (NULL when out of memory). */
+moat_acl *moat_acl_new(void);
+/* Append one rule: allow or deny, who (value ignored for ALL), access bits
+ * (MOAT_ACL_PUBLISH | MOAT_ACL_SUBSCRIBE), one topic filter (with %u / %c
+ * placeholders; eq: literal comparison). MOAT_EINVAL with why when the
+ * topic is not a filter or the address does not parse. */
+moat_err moat_acl_add(moat_acl *a, bool allow, moat_acl_who who, const char *value, unsigned access,
+                      const char *topic, bool eq, char *why, size_t n);
+
 /* The first rule matching cl, access and topic (a topic name for publish,
  * the filter for subscribe). */
 moat_acl_verdict moat_acl_check(const moat_acl *a, const moat_auth_client *cl,

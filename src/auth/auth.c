@@ -1,22 +1,29 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The authentication chain and its local sources (see auth.h):
+/* The authentication chain (see auth.h), its local sources
  *   builtin      auth.user.N / auth.client.N from the configuration
  *   passwd_file  a Mosquitto password file (password_file)
- * plus the ACL file. Everything is read once, when the moat_auth is built. */
+ * which are read once, when the moat_auth is built, and the external
+ * backends (backend.h), run on the worker pool; plus the ACL file. */
 #include "auth/auth.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "auth/acl.h"
+#include "auth/backend.h"
 #include "auth/hash.h"
+#include "auth/pool.h"
+#include "base/log.h"
 #include "conf/conf.h"
+#include "core/loop.h"
 
-#define MAX_SOURCES 8
+#define MAX_SOURCES 16
 #define MAX_FILE_BYTES (64u * 1024 * 1024)
 
 /* A credential as kept in memory: who, and how to check a password. */
@@ -38,8 +45,16 @@ typedef struct builtin_src {
     cred_set users, clients;
 } builtin_src;
 
+/* A local source: answers at once. */
+typedef struct moat_auth_source_ops {
+    const char *name; /* as written in auth.chain */
+    moat_auth_result (*authenticate)(const void *self, const moat_auth_client *cl, bool *superuser);
+} moat_auth_source_ops;
+
+/* One link of the chain: a local source, or a backend (be != NULL). */
 typedef struct source {
     const moat_auth_source_ops *ops;
+    const moat_backend_ops *be;
     void *self;
 } source;
 
@@ -49,6 +64,9 @@ struct moat_auth {
     builtin_src builtin;
     cred_set passwd;
     moat_acl *acl;
+    moat_pool *pool;
+    uint32_t timeout_ms;
+    int on_error;
 };
 
 /* ---- credentials ---- */
@@ -221,9 +239,8 @@ static moat_err load_passwd(cred_set *s, const char *path, char *err, size_t err
 /* ---- sources ---- */
 
 static moat_auth_result builtin_authenticate(const void *self, const moat_auth_client *cl,
-                                             bool *superuser, moat_auth_done_fn done, void *arg)
+                                             bool *superuser)
 {
-    (void)done, (void)arg;
     const builtin_src *b = self;
     /* EMQX 4 checks the client id first, then the username. */
     const cred *c = cred_find(&b->clients, cl->client_id);
@@ -238,32 +255,38 @@ static moat_auth_result builtin_authenticate(const void *self, const moat_auth_c
 }
 
 static moat_auth_result passwd_authenticate(const void *self, const moat_auth_client *cl,
-                                            bool *superuser, moat_auth_done_fn done, void *arg)
+                                            bool *superuser)
 {
-    (void)superuser, (void)done, (void)arg;
+    (void)superuser;
     const cred *c = cred_find(self, cl->username);
     if (!c)
         return MOAT_AUTH_IGNORE;
     return cred_verify(c, cl) ? MOAT_AUTH_ALLOW : MOAT_AUTH_DENY;
 }
 
-static void no_destroy(void *self)
-{
-    (void)self; /* owned by the moat_auth */
-}
-
 static const moat_auth_source_ops source_ops[] = {
-    {"builtin", builtin_authenticate, no_destroy},
-    {"passwd_file", passwd_authenticate, no_destroy},
+    {"builtin", builtin_authenticate},
+    {"passwd_file", passwd_authenticate},
 };
 #define N_SOURCE_OPS (sizeof source_ops / sizeof source_ops[0])
 
-static const moat_auth_source_ops *ops_named(const char *name, size_t len)
+/* Index of name among the local sources then the backends; -1 unknown. */
+static int source_index(const char *name, size_t len)
 {
     for (size_t i = 0; i < N_SOURCE_OPS; i++)
         if (strlen(source_ops[i].name) == len && !strncmp(source_ops[i].name, name, len))
-            return &source_ops[i];
-    return NULL;
+            return (int)i;
+    for (size_t i = 0; moat_backends[i]; i++)
+        if (strlen(moat_backends[i]->name) == len && !strncmp(moat_backends[i]->name, name, len))
+            return (int)(N_SOURCE_OPS + i);
+    return -1;
+}
+
+static bool is_auto(const char *chain)
+{
+    while (*chain == ' ' || *chain == '\t')
+        chain++;
+    return !strncmp(chain, "auto", 4) && strspn(chain + 4, " \t") == strlen(chain + 4);
 }
 
 /* Calls fn for each name of chain; stops at the first false. */
@@ -282,7 +305,7 @@ static bool each_name(const char *chain, bool (*fn)(void *ctx, const char *name,
 }
 
 typedef struct chain_check {
-    unsigned seen;
+    uint64_t seen;
     char *why;
     size_t n;
 } chain_check;
@@ -290,36 +313,98 @@ typedef struct chain_check {
 static bool check_name(void *ctx, const char *name, size_t len)
 {
     chain_check *cc = ctx;
-    const moat_auth_source_ops *o = ops_named(name, len);
-    if (!o) {
-        snprintf(cc->why, cc->n, "unknown source '%.*s' (expected builtin, passwd_file)", (int)len,
-                 name);
+    int i = source_index(name, len);
+    if (i < 0) {
+        size_t o = (size_t)snprintf(cc->why, cc->n,
+                                    "unknown source '%.*s' (expected auto, or "
+                                    "some of builtin, passwd_file",
+                                    (int)len, name);
+        for (size_t k = 0; moat_backends[k] && o < cc->n; k++)
+            o += (size_t)snprintf(cc->why + o, cc->n - o, ", %s", moat_backends[k]->name);
+        if (o < cc->n)
+            snprintf(cc->why + o, cc->n - o, ")");
         return false;
     }
-    unsigned bit = 1u << (o - source_ops);
-    if (cc->seen & bit) {
+    if (cc->seen & (1ull << i)) {
         snprintf(cc->why, cc->n, "source '%.*s' named twice", (int)len, name);
         return false;
     }
-    cc->seen |= bit;
+    cc->seen |= 1ull << i;
     return true;
 }
 
 bool moat_auth_chain_valid(const char *chain, char *why, size_t n)
 {
     chain_check cc = {0, why, n};
-    return each_name(chain, check_name, &cc);
+    return is_auto(chain) || each_name(chain, check_name, &cc);
 }
+
+typedef struct chain_build {
+    moat_auth *a;
+    const moat_conf *c;
+    char *err;
+    size_t errlen;
+    moat_err e;
+} chain_build;
 
 static bool add_source(void *ctx, const char *name, size_t len)
 {
-    moat_auth *a = ctx;
-    const moat_auth_source_ops *o = ops_named(name, len);
-    if (!o || a->n_sources == MAX_SOURCES)
+    chain_build *cb = ctx;
+    moat_auth *a = cb->a;
+    int i = source_index(name, len);
+    if (i < 0 || a->n_sources == MAX_SOURCES) {
+        snprintf(cb->err, cb->errlen, "auth.chain: '%s' is not a valid chain", cb->c->auth_chain);
+        cb->e = MOAT_EINVAL;
         return false;
-    void *self = o == &source_ops[0] ? (void *)&a->builtin : (void *)&a->passwd;
-    a->chain[a->n_sources++] = (source){o, self};
+    }
+    source *s = &a->chain[a->n_sources];
+    if ((size_t)i < N_SOURCE_OPS) {
+        s->ops = &source_ops[i];
+        s->self = i == 0 ? (void *)&a->builtin : (void *)&a->passwd;
+        a->n_sources++;
+        return true;
+    }
+    const moat_backend_ops *be = moat_backends[(size_t)i - N_SOURCE_OPS];
+    if (!be->configured(cb->c)) {
+        snprintf(cb->err, cb->errlen,
+                 "auth.chain names %s, but its settings (auth.%s.*) are not set: set them, or "
+                 "take %s out of auth.chain",
+                 be->name, be->name, be->name);
+        cb->e = MOAT_EINVAL;
+        return false;
+    }
+    if (!a->pool) {
+        snprintf(cb->err, cb->errlen, "auth.chain: %s needs the worker pool", be->name);
+        cb->e = MOAT_EINVAL;
+        return false;
+    }
+    if ((cb->e = be->create(cb->c, &s->self, cb->err, cb->errlen)) != MOAT_OK)
+        return false;
+    s->be = be;
+    a->n_sources++;
     return true;
+}
+
+/* auth.chain = auto: the local sources, then every configured backend. */
+static bool add_auto(chain_build *cb)
+{
+    for (size_t i = 0; i < N_SOURCE_OPS; i++)
+        if (!add_source(cb, source_ops[i].name, strlen(source_ops[i].name)))
+            return false;
+    for (size_t i = 0; moat_backends[i]; i++)
+        if (moat_backends[i]->configured(cb->c) &&
+            !add_source(cb, moat_backends[i]->name, strlen(moat_backends[i]->name)))
+            return false;
+    return true;
+}
+
+bool moat_auth_has_backends(const moat_conf *c)
+{
+    bool any = false;
+    for (size_t i = 0; moat_backends[i]; i++)
+        if (moat_backends[i]->configured(c))
+            any = true;
+    return any;
 }
 
 /* ---- the whole ---- */
@@ -329,7 +414,8 @@ void moat_auth_free(moat_auth *a)
     if (!a)
         return;
     for (size_t i = 0; i < a->n_sources; i++)
-        a->chain[i].ops->destroy(a->chain[i].self);
+        if (a->chain[i].be)
+            a->chain[i].be->destroy(a->chain[i].self);
     cred_set_free(&a->builtin.users);
     cred_set_free(&a->builtin.clients);
     cred_set_free(&a->passwd);
@@ -349,7 +435,15 @@ static moat_err load_acl(moat_auth *a, const char *path, char *err, size_t errle
     return e;
 }
 
-moat_err moat_auth_new(const moat_conf *c, moat_auth **out, char *err, size_t errlen)
+void moat_auth_retire(moat_auth *a)
+{
+    for (size_t i = 0; a && i < a->n_sources; i++)
+        if (a->chain[i].be && a->chain[i].be->retire)
+            a->chain[i].be->retire(a->chain[i].self);
+}
+
+moat_err moat_auth_new(const moat_conf *c, moat_pool *pool, moat_auth **out, char *err,
+                       size_t errlen)
 {
     moat_auth *a = calloc(1, sizeof *a);
     moat_err e = MOAT_ENOMEM;
@@ -357,6 +451,9 @@ moat_err moat_auth_new(const moat_conf *c, moat_auth **out, char *err, size_t er
         err[0] = '\0';
     if (!a)
         goto fail;
+    a->pool = pool;
+    a->timeout_ms = c->auth_timeout_ms;
+    a->on_error = c->auth_on_error;
     moat_hash_alg alg = (moat_hash_alg)c->auth_password_hash;
     if ((e = load_conf_creds(&a->builtin.users, c->auth_users, alg)) ||
         (e = load_conf_creds(&a->builtin.clients, c->auth_clients, alg))) {
@@ -367,9 +464,9 @@ moat_err moat_auth_new(const moat_conf *c, moat_auth **out, char *err, size_t er
         goto fail;
     if (c->acl_file[0] && (e = load_acl(a, c->acl_file, err, errlen)))
         goto fail;
-    if (!each_name(c->auth_chain, add_source, a)) {
-        snprintf(err, errlen, "auth.chain: '%s' is not a valid chain", c->auth_chain);
-        e = MOAT_EINVAL;
+    chain_build cb = {a, c, err, errlen, MOAT_OK};
+    if (is_auto(c->auth_chain) ? !add_auto(&cb) : !each_name(c->auth_chain, add_source, &cb)) {
+        e = cb.e ? cb.e : MOAT_EINVAL;
         goto fail;
     }
     *out = a;
@@ -381,21 +478,192 @@ fail:
     return e;
 }
 
+/* ---- backend requests ---- */
+
+/* One request on the pool: the client copied into one block. */
+typedef struct job {
+    const moat_auth *a;
+    size_t index; /* of the backend in the chain */
+    int64_t deadline;
+    moat_auth_done_fn done;
+    void *arg;
+    moat_auth_req rq;
+    size_t size; /* of this block, to wipe it */
+    char addr[64];
+    char data[]; /* the strings rq points to */
+} job;
+
+static const char *put(char **p, const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    char *d = *p;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *p += n + 1;
+    return d;
+}
+
+/* Room a copy of s takes, its NUL included (none for NULL). */
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static size_t strlen0(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+static job *job_new(const moat_auth_client *cl)
+{
+    size_t n = slen(cl->username) + slen(cl->client_id ? cl->client_id : "") + slen(cl->cert_cn) +
+               slen(cl->cert_dn) + slen(cl->listener) + (cl->password ? cl->password_len + 1 : 0);
+    job *j = calloc(1, sizeof *j + n);
+    if (!j)
+        return NULL;
+    j->size = sizeof *j + n;
+    char *p = j->data;
+    j->rq.username = put(&p, cl->username, strlen0(cl->username));
+    j->rq.client_id = put(&p, cl->client_id ? cl->client_id : "", strlen0(cl->client_id));
+    j->rq.cert_cn = put(&p, cl->cert_cn, strlen0(cl->cert_cn));
+    j->rq.cert_dn = put(&p, cl->cert_dn, strlen0(cl->cert_dn));
+    j->rq.listener = put(&p, cl->listener, strlen0(cl->listener));
+    j->rq.password = put(&p, cl->password, cl->password_len);
+    j->rq.password_len = cl->password ? cl->password_len : 0;
+    j->rq.addr = j->addr;
+    if (cl->addr && cl->addr->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)cl->addr)->sin_addr, j->addr,
+                  sizeof j->addr);
+    else if (cl->addr && cl->addr->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)cl->addr)->sin6_addr, j->addr,
+                  sizeof j->addr);
+    return j;
+}
+
+static void job_free(job *j)
+{
+    OPENSSL_clear_free(j, j->size);
+}
+
+static void job_run(void *arg, bool cancelled)
+{
+    job *j = arg;
+    const source *s = &j->a->chain[j->index];
+    moat_auth_reply r;
+    memset(&r, 0, sizeof r);
+    int64_t now = (int64_t)moat_now_ms();
+    if (cancelled) {
+        r.error = true;
+        snprintf(r.why, sizeof r.why, "the broker is stopping");
+    } else if (now >= j->deadline) {
+        r.error = true;
+        snprintf(r.why, sizeof r.why, "no worker free within auth.timeout (%u ms)",
+                 j->a->timeout_ms);
+    } else {
+        s->be->authenticate(s->self, &j->rq, j->deadline, &r);
+        if (!r.error && (int64_t)moat_now_ms() > j->deadline + 1000) {
+            r.error = true; /* answered, but far too late to trust the wait */
+            snprintf(r.why, sizeof r.why, "answer after auth.timeout (%u ms)", j->a->timeout_ms);
+        }
+    }
+    moat_auth_answer ans = {.result = r.error ? MOAT_AUTH_DENY : r.result,
+                            .superuser = !r.error && r.result == MOAT_AUTH_ALLOW && r.superuser,
+                            .error = r.error,
+                            .source = s->be->name,
+                            .next = j->index + 1,
+                            .acl = !r.error && r.result == MOAT_AUTH_ALLOW ? r.acl : NULL};
+    if (r.acl && !ans.acl)
+        moat_acl_free(r.acl);
+    if (r.result == MOAT_AUTH_PENDING) /* a backend bug: never PENDING */
+        ans.result = MOAT_AUTH_DENY, ans.error = true;
+    snprintf(ans.why, sizeof ans.why, "%s", r.why);
+    j->done(j->arg, &ans);
+    if (ans.acl) /* done did not take it */
+        moat_acl_free(ans.acl);
+    job_free(j);
+}
+
+/* The chain from source i on. */
+static void run_chain(const moat_auth *a, size_t i, const moat_auth_client *cl,
+                      moat_auth_answer *out, moat_auth_done_fn done, void *arg)
+{
+    memset(out, 0, sizeof *out);
+    out->result = MOAT_AUTH_IGNORE;
+    out->source = "";
+    for (; i < a->n_sources; i++) {
+        const source *s = &a->chain[i];
+        out->source = s->ops ? s->ops->name : s->be->name;
+        out->next = i + 1;
+        if (s->ops) {
+            bool super = false;
+            moat_auth_result r = s->ops->authenticate(s->self, cl, &super);
+            if (r == MOAT_AUTH_IGNORE)
+                continue;
+            out->result = r;
+            out->superuser = r == MOAT_AUTH_ALLOW && super;
+            return;
+        }
+        job *j = done ? job_new(cl) : NULL;
+        moat_err e = MOAT_ENOMEM;
+        if (j) {
+            j->a = a;
+            j->index = i;
+            j->done = done;
+            j->arg = arg;
+            j->deadline = (int64_t)moat_now_ms() + a->timeout_ms;
+            e = moat_pool_submit(a->pool, job_run, j);
+        }
+        if (e == MOAT_OK) {
+            out->result = MOAT_AUTH_PENDING;
+            return;
+        }
+        if (j)
+            job_free(j);
+        snprintf(out->why, sizeof out->why, "%s",
+                 e == MOAT_ELIMIT ? "worker queue full (auth.queue_max)"
+                                  : "cannot queue the request");
+        if (a->on_error == MOAT_AUTH_ON_ERROR_IGNORE)
+            continue;
+        out->result = MOAT_AUTH_DENY;
+        out->error = true;
+        return;
+    }
+    out->result = MOAT_AUTH_IGNORE;
+    out->source = "";
+}
+
+bool moat_auth_may_pend(const moat_auth *a)
+{
+    for (size_t i = 0; i < a->n_sources; i++)
+        if (a->chain[i].be)
+            return true;
+    return false;
+}
+
 void moat_auth_check(const moat_auth *a, const moat_auth_client *cl, moat_auth_answer *out,
                      moat_auth_done_fn done, void *arg)
 {
-    *out = (moat_auth_answer){.result = MOAT_AUTH_IGNORE, .source = ""};
-    for (size_t i = 0; i < a->n_sources; i++) {
-        bool super = false;
-        moat_auth_result r = a->chain[i].ops->authenticate(a->chain[i].self, cl, &super, done, arg);
-        if (r == MOAT_AUTH_IGNORE)
-            continue;
-        *out = (moat_auth_answer){.result = r,
-                                  .superuser = r == MOAT_AUTH_ALLOW && super,
-                                  .source = a->chain[i].ops->name,
-                                  .next = i + 1};
+    run_chain(a, 0, cl, out, done, arg);
+}
+
+void moat_auth_continue(const moat_auth *a, moat_auth_answer *got, const moat_auth_client *cl,
+                        moat_auth_answer *out, moat_auth_done_fn done, void *arg)
+{
+    bool next =
+        got->result == MOAT_AUTH_IGNORE || (got->error && a->on_error == MOAT_AUTH_ON_ERROR_IGNORE);
+    if (!next) {
+        if (out != got)
+            *out = *got;
         return;
     }
+    if (got->error)
+        LOG_WARN("auth: %s failed (%s); auth.on_error = ignore: asking the next source",
+                 got->source, got->why);
+    if (got->acl)
+        moat_acl_free(got->acl);
+    got->acl = NULL;
+    run_chain(a, got->next, cl, out, done, arg);
 }
 
 const struct moat_acl *moat_auth_acl(const moat_auth *a)

@@ -10,19 +10,18 @@
  *
  * Authorization is an ACL (acl.h) consulted on PUBLISH and SUBSCRIBE.
  *
- * Asynchronous sources. The sources of this increment (built-in users and
- * client ids, a password file) are in memory and answer at once. A database,
- * LDAP or HTTP source must never block the worker's loop, so the interface
- * lets a source answer MOAT_AUTH_PENDING instead: it has taken the request
- * (copying what it needs from the moat_auth_client: the pointers are only
- * valid during the call) to a worker pool, and it will call done(arg, answer)
- * exactly once, from any thread, when the backend replies or times out. The
- * caller (the broker's CONNECT handler) then keeps the connection in an
- * "authenticating" state, reading nothing further from it, and posts the
- * answer to the connection's own loop, where the chain resumes with the
- * source after the one that was pending (moat_auth_resume). A connection
- * that closes meanwhile keeps a reference until done has run. moat_auth_check
- * itself never waits.
+ * Asynchronous sources. The local sources (built-in users and client ids,
+ * a password file) answer at once. An external backend (backend.h:
+ * PostgreSQL, MySQL, Redis, LDAP, HTTP, JWT) must never block a worker's
+ * loop: moat_auth_check copies the client, queues the request on the
+ * worker pool (pool.h) and answers MOAT_AUTH_PENDING. When the backend has
+ * answered (or failed, or timed out), done(arg, answer) is called once, on
+ * a pool thread. The caller (the broker's CONNECT handler) keeps the
+ * connection in an "authenticating" state meanwhile, reading no further
+ * packet from it, posts the answer to the connection's own loop and there
+ * calls moat_auth_continue, which either decides or goes on along the chain
+ * (maybe PENDING again). A connection that closes meanwhile keeps a
+ * reference until done has run.
  *
  * A moat_auth is built from one configuration and is immutable afterwards:
  * any worker thread may use it without a lock. SIGHUP builds a new one
@@ -39,6 +38,7 @@
 #include "base/err.h"
 
 struct moat_conf;
+struct moat_pool;
 
 typedef enum moat_auth_result {
     MOAT_AUTH_IGNORE = 0, /* not mine: next source */
@@ -55,42 +55,64 @@ typedef struct moat_auth_client {
     size_t password_len;
     const struct sockaddr *addr; /* the client's address (after PROXY / forwarding); may be NULL */
     const char *cert_cn;         /* CN of a verified client certificate, or NULL */
+    const char *cert_dn;         /* its subject DN (RFC 2253), or NULL (backends only) */
+    const char *listener;        /* "ssl:external", or NULL (backends only) */
 } moat_auth_client;
+
+struct moat_acl;
 
 typedef struct moat_auth_answer {
     moat_auth_result result;
     bool superuser;     /* with ALLOW: past every ACL */
+    bool error;         /* DENY because a backend could not answer (auth.on_error = deny) */
     const char *source; /* name of the source that decided ("" when none did) */
     size_t next;        /* PENDING: index of the source to resume after */
+    /* With ALLOW: the client's own ACL rules from the backend that allowed
+     * it, or NULL. Owned by whoever holds the answer (moat_acl_free). */
+    struct moat_acl *acl;
+    /* For the log, with DENY or error: what the backend said. */
+    char why[200];
 } moat_auth_answer;
 
 /* Called once by an asynchronous source, on any thread. */
-typedef void (*moat_auth_done_fn)(void *arg, const moat_auth_answer *a);
-
-/* One source of the chain. */
-typedef struct moat_auth_source_ops {
-    const char *name; /* as written in auth.chain */
-    /* Look at cl. Return IGNORE / ALLOW (with *superuser) / DENY at once, or
-     * PENDING after arranging for done(arg, answer) to be called later. */
-    moat_auth_result (*authenticate)(const void *self, const moat_auth_client *cl, bool *superuser,
-                                     moat_auth_done_fn done, void *arg);
-    void (*destroy)(void *self);
-} moat_auth_source_ops;
+/* Called once for a PENDING check, on a pool thread; a->acl passes to the
+ * callee. */
+typedef void (*moat_auth_done_fn)(void *arg, moat_auth_answer *a);
 
 typedef struct moat_auth moat_auth;
 struct moat_acl;
 
 /* Build the chain and the ACL of configuration c: hashes plain built-in
- * passwords, reads password_file and acl_file. On error MOAT_EINVAL / MOAT_EIO
- * with "file:line: what is wrong" in err, and *out untouched. */
-moat_err moat_auth_new(const struct moat_conf *c, moat_auth **out, char *err, size_t errlen);
+ * passwords, reads password_file and acl_file, prepares the backends (no
+ * network I/O). Backend requests run on pool (may be NULL when no backend
+ * is configured). On error MOAT_EINVAL / MOAT_EIO with "file:line: what is
+ * wrong" in err, and *out untouched. */
+moat_err moat_auth_new(const struct moat_conf *c, struct moat_pool *pool, moat_auth **out,
+                       char *err, size_t errlen);
+/* A reload replaced a: backends close their idle connections. a stays
+ * usable for requests already under way. */
+void moat_auth_retire(moat_auth *a);
 void moat_auth_free(moat_auth *a);
 
+/* Does configuration c put an external backend in the chain (so a worker
+ * pool is needed)? */
+bool moat_auth_has_backends(const struct moat_conf *c);
+
+/* Can a check on a answer PENDING (a backend is in its chain)? */
+bool moat_auth_may_pend(const moat_auth *a);
+
 /* Run the chain from its first source. out->result IGNORE: nobody knew the
- * client (apply allow_anonymous). PENDING is only possible with an
- * asynchronous source (none yet); done/arg are passed to it. */
+ * client (apply allow_anonymous). PENDING: a backend has the request and
+ * done(arg, answer) will be called once, on a pool thread; then call
+ * moat_auth_continue with that answer, on the connection's loop. */
 void moat_auth_check(const moat_auth *a, const moat_auth_client *cl, moat_auth_answer *out,
                      moat_auth_done_fn done, void *arg);
+/* After done: got is the backend's answer (the one given to done, or a
+ * copy). Applies auth.on_error and goes on along the chain when got does
+ * not decide; cl is the same client again. *out may be PENDING again.
+ * got->acl passes into *out (or is freed). got and out may be the same. */
+void moat_auth_continue(const moat_auth *a, moat_auth_answer *got, const moat_auth_client *cl,
+                        moat_auth_answer *out, moat_auth_done_fn done, void *arg);
 
 /* The ACL in force, or NULL when there is none (everything allowed). */
 const struct moat_acl *moat_auth_acl(const moat_auth *a);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "auth/pool.h"
 #include "broker/internal.h"
 #include "dashboard/dashboard.h"
 
@@ -158,7 +159,7 @@ static void reload(moat_broker *b)
     moat_auth **ar = realloc(b->auth_retired, (b->n_auth_retired + 1) * sizeof *ar);
     if (ar)
         b->auth_retired = ar;
-    if (!ar || moat_auth_new(nc, &na, err, sizeof err) != MOAT_OK) {
+    if (!ar || moat_auth_new(nc, b->auth_pool, &na, err, sizeof err) != MOAT_OK) {
         LOG_ERROR("SIGHUP: configuration not reloaded, the running one is kept: %s",
                   ar ? err : "out of memory");
         free(nc);
@@ -195,7 +196,9 @@ static void reload(moat_broker *b)
     }
     free(fresh);
     b->retired[b->n_retired++] = atomic_exchange(&b->live, nc);
-    b->auth_retired[b->n_auth_retired++] = atomic_exchange(&b->auth, na);
+    moat_auth *old = atomic_exchange(&b->auth, na);
+    moat_auth_retire(old);
+    b->auth_retired[b->n_auth_retired++] = old;
     log_auth(na);
     moat_log_set_level((moat_log_level)nc->log_level);
     moat_log_open(nc->log_file[0] ? nc->log_file : NULL, nc->log_file[0] ? nc->log_to_console : 1);
@@ -363,7 +366,14 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
     atomic_init(&b->live, &b->conf);
     pthread_mutex_init(&b->lock, NULL);
     moat_auth *auth = NULL;
-    if (moat_auth_new(conf, &auth, err, errlen) != MOAT_OK) {
+    if (moat_pool_new(conf->auth_pool_size, conf->auth_queue_max, &b->auth_pool) != MOAT_OK) {
+        snprintf(err, errlen, "out of memory");
+        pthread_mutex_destroy(&b->lock);
+        free(b);
+        return MOAT_ENOMEM;
+    }
+    if (moat_auth_new(conf, b->auth_pool, &auth, err, errlen) != MOAT_OK) {
+        moat_pool_free(b->auth_pool);
         pthread_mutex_destroy(&b->lock);
         free(b);
         return MOAT_EINVAL;
@@ -518,6 +528,11 @@ moat_err moat_broker_run(moat_broker *b)
         pthread_join(b->sync_thread, NULL);
     for (uint32_t i = 1; i < b->n_workers; i++)
         pthread_join(b->workers[i].thread, NULL);
+    /* Backend requests under way finish (bounded by auth.timeout); their
+     * answers are dropped, as no loop runs any more. */
+    atomic_store(&b->auth_draining, true);
+    moat_pool_free(b->auth_pool);
+    b->auth_pool = NULL;
     for (uint32_t i = 0; i < b->n_workers; i++)
         close_all(&b->workers[i]);
     moat_store_sync(b->store);
@@ -611,6 +626,7 @@ void moat_broker_free(moat_broker *b)
         if (b->retired[i] != &b->conf)
             free(b->retired[i]);
     free(b->retired);
+    moat_pool_free(b->auth_pool); /* when moat_broker_run never ran */
     moat_auth_free(atomic_load(&b->auth));
     for (uint32_t i = 0; i < b->n_auth_retired; i++)
         moat_auth_free(b->auth_retired[i]);

@@ -17,7 +17,8 @@
 
 #define READ_BUDGET (256 * 1024) /* per event, so one client cannot starve others */
 #define OUT_HIGH_WATER (512 * 1024)
-#define OUT_FREE_AT 1024 /* drained output buffers up to this size are freed */
+#define OUT_FREE_AT 1024             /* drained output buffers up to this size are freed */
+#define AUTH_INPUT_MAX (1024 * 1024) /* buffered while a CONNECT waits for a backend */
 
 void conn_ref(moat_conn *c)
 {
@@ -38,7 +39,7 @@ static void conn_free(moat_conn *c)
     msg_unref(c->will);
     moat_rcstr_unref(c->client_id);
     free(c->username);
-    free(c->cert_cn);
+    conn_ident_free(c->ident);
     free(c->tls_desc);
     free(c->proxy_cn);
     free(c);
@@ -413,7 +414,7 @@ static void fail(moat_conn *c, moat_err e)
 static size_t process_input(moat_conn *c, const uint8_t *buf, size_t len)
 {
     size_t done = 0;
-    while (c->state != CS_CLOSED && done < len) {
+    while (c->state != CS_CLOSED && c->state != CS_AUTH && done < len) {
         size_t need = 0;
         moat_err e = check_frame(c, buf + done, len - done, &need);
         if (e == MOAT_ENEEDMORE || (!e && len - done < need))
@@ -426,8 +427,11 @@ static size_t process_input(moat_conn *c, const uint8_t *buf, size_t len)
             handle_connect(c, &p); /* answers with the right CONNACK and closes */
             break;
         }
-        if (!e)
+        if (!e) {
+            c->worker->cur_frame = buf + done;
+            c->worker->cur_frame_len = used;
             e = dispatch(c, &p);
+        }
         if (e) {
             fail(c, e);
             break;
@@ -456,9 +460,19 @@ static void take_input(moat_conn *c, const uint8_t *rb, size_t n)
     size_t used = process_input(c, moat_buf_head(&c->in), moat_buf_avail(&c->in));
     if (c->state == CS_CLOSED)
         return;
+    if (c->state == CS_AUTH && moat_buf_avail(&c->in) - used > AUTH_INPUT_MAX) {
+        conn_close(c, MQTT_RC_UNSPECIFIED,
+                   "more than 1 MiB sent while the CONNECT was being authenticated", false);
+        return;
+    }
     moat_buf_consume(&c->in, used);
     if (moat_buf_avail(&c->in) == 0)
         moat_buf_free(&c->in);
+}
+
+void conn_take_buffered(moat_conn *c)
+{
+    take_input(c, c->worker->rbuf, 0);
 }
 
 static const char *read_error_text(moat_conn *c, moat_err e)
@@ -846,6 +860,10 @@ void conn_keepalive_sweep(moat_worker *w, int64_t now)
                        c->peer, c->listener->label, c->hs_timeout_ms, c->listener->conf.type,
                        c->listener->conf.name);
             conn_close(c, MQTT_RC_UNSPECIFIED, "TLS handshake timeout", false);
+        } else if (c->state == CS_AUTH &&
+                   now - c->created >
+                       12000 + (int64_t)c->hs_timeout_ms + (int64_t)CONF(w->b)->auth_timeout_ms) {
+            connect_auth_overdue(c);
         } else if (c->state == CS_NEW && now - c->created > 10000 + (int64_t)c->hs_timeout_ms)
             conn_close(c, MQTT_RC_MAX_CONNECT_TIME, "no CONNECT within 10s", false);
         else if (c->state == CS_CONNECTED && c->keep_alive &&

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "base/log.h"
 #include "base/rcstr.h"
 #include "broker/internal.h"
@@ -99,7 +101,9 @@ void conn_auth_client(const moat_conn *c, moat_auth_client *cl, struct sockaddr_
 {
     *cl = (moat_auth_client){.username = c->username,
                              .client_id = c->client_id ? c->client_id : "",
-                             .cert_cn = c->cert_cn};
+                             .cert_cn = c->ident ? c->ident->cert_cn : NULL,
+                             .cert_dn = c->ident ? c->ident->cert_dn : NULL,
+                             .listener = c->listener->label};
     if (peer_addr(c->peer, addr))
         cl->addr = (const struct sockaddr *)addr;
 }
@@ -110,12 +114,16 @@ bool conn_acl_allows(const moat_conn *c, moat_acl_access access, const char *top
         return true;
     moat_broker *b = c->worker->b;
     const moat_acl *acl = moat_auth_acl(AUTH(b));
-    if (!acl) /* no acl_file: the hot path asks nothing more */
+    const moat_acl *own = c->ident ? c->ident->acl : NULL;
+    if (!acl && !own) /* no rules: the hot path asks nothing more */
         return CONF(b)->acl_nomatch == MOAT_ACL_NOMATCH_ALLOW;
     moat_auth_client cl;
     struct sockaddr_storage ss;
     conn_auth_client(c, &cl, &ss);
-    moat_acl_verdict v = moat_acl_check(acl, &cl, access, topic, len);
+    /* The client's own rules (from its backend) first, then acl_file. */
+    moat_acl_verdict v = own ? moat_acl_check(own, &cl, access, topic, len) : MOAT_ACL_NOMATCH;
+    if (v == MOAT_ACL_NOMATCH && acl)
+        v = moat_acl_check(acl, &cl, access, topic, len);
     if (v == MOAT_ACL_NOMATCH)
         return CONF(b)->acl_nomatch == MOAT_ACL_NOMATCH_ALLOW;
     return v == MOAT_ACL_ALLOW;
@@ -363,28 +371,154 @@ static uint8_t apply_cert_identity(moat_conn *c, const char **why)
     return strcmp(id, c->client_id) == 0 ? 0 : MQTT_RC_CLIENT_ID_INVALID;
 }
 
-/* Run the authentication chain over the CONNECT. Every source is local
- * and synchronous in this increment; an asynchronous one (PENDING) would
- * park the connection here (see auth/auth.h). */
-static void authenticate(moat_conn *c, const mqtt_packet *p, moat_auth_answer *ans)
+void conn_ident_free(conn_ident *id)
 {
-    moat_auth_client cl;
-    struct sockaddr_storage ss;
-    conn_auth_client(c, &cl, &ss);
+    if (!id)
+        return;
+    free(id->cert_cn);
+    free(id->cert_dn);
+    moat_acl_free(id->acl);
+    free(id);
+}
+
+static conn_ident *ident_of(moat_conn *c)
+{
+    if (!c->ident)
+        c->ident = calloc(1, sizeof *c->ident);
+    return c->ident;
+}
+
+/* A CONNECT waiting for a backend (state CS_AUTH). It holds a reference
+ * to the connection until the answer has come back to its loop. */
+typedef struct auth_wait {
+    moat_conn *c;
+    const moat_auth *auth; /* the chain that was asked (a reload may swap it) */
+    moat_auth_answer ans;  /* filled by auth_done */
+    uint32_t asked;        /* session expiry the client asked for */
+    bool assigned;         /* the client id was assigned by the broker */
+    size_t len;
+    uint8_t pkt[]; /* the CONNECT as received, decoded again to go on */
+} auth_wait;
+
+static moat_err connect_decided(moat_conn *c, const mqtt_packet *p, moat_auth_answer *ans,
+                                uint32_t asked, bool assigned);
+
+static void client_of(moat_conn *c, const mqtt_packet *p, moat_auth_client *cl,
+                      struct sockaddr_storage *ss)
+{
+    conn_auth_client(c, cl, ss);
     if (p->u.connect.has_password) {
-        cl.password = (const char *)p->u.connect.password.p;
-        cl.password_len = p->u.connect.password.len;
-        if (!cl.password)
-            cl.password = "";
+        cl->password = (const char *)p->u.connect.password.p;
+        cl->password_len = p->u.connect.password.len;
+        if (!cl->password)
+            cl->password = "";
     }
-    moat_auth_check(AUTH(c->worker->b), &cl, ans, NULL, NULL);
-    if (ans->result == MOAT_AUTH_PENDING) /* no asynchronous source yet: fail closed */
-        ans->result = MOAT_AUTH_DENY;
-    if (ans->result != MOAT_AUTH_IGNORE)
-        LOG_DEBUG("auth: id=%s user=%s peer=%s: %s by %s%s", cl.client_id,
-                  cl.username ? cl.username : "-", c->peer,
+}
+
+static void wait_free(auth_wait *w)
+{
+    moat_acl_free(w->ans.acl);
+    OPENSSL_cleanse(w->pkt, w->len); /* holds the password */
+    free(w);
+}
+
+static void auth_resumed(moat_loop *l, void *arg);
+
+/* Pool thread: the backend has answered. Back to the connection's loop. */
+static void auth_done(void *arg, moat_auth_answer *a)
+{
+    auth_wait *w = arg;
+    moat_conn *c = w->c;
+    w->ans = *a;
+    a->acl = NULL; /* taken */
+    if (!atomic_load(&c->worker->b->auth_draining) &&
+        moat_loop_post(c->worker->loop, auth_resumed, w) == MOAT_OK)
+        return;
+    /* Stopping (the loops no longer run): the answer goes nowhere. */
+    wait_free(w);
+    conn_unref(c);
+}
+
+static void auth_resumed(moat_loop *l, void *arg)
+{
+    (void)l;
+    auth_wait *w = arg;
+    moat_conn *c = w->c;
+    if (c->state != CS_AUTH || !c->ident || c->ident->wait != w) { /* closed meanwhile */
+        wait_free(w);
+        conn_unref(c);
+        return;
+    }
+    mqtt_packet p;
+    size_t used = 0;
+    moat_auth_answer out;
+    moat_err e = mqtt_decode(w->pkt, w->len, 0, &p, &used);
+    if (e == MOAT_OK) {
+        moat_auth_client cl;
+        struct sockaddr_storage ss;
+        client_of(c, &p, &cl, &ss);
+        moat_auth_continue(w->auth, &w->ans, &cl, &out, auth_done, w);
+        w->ans.acl = NULL;                   /* passed into out */
+        if (out.result == MOAT_AUTH_PENDING) /* the next backend has it */
+            return;
+        c->ident->wait = NULL;
+        c->state = CS_NEW;
+        e = connect_decided(c, &p, &out, w->asked, w->assigned);
+        moat_acl_free(out.acl);
+    }
+    if (e) {
+        c->close_text = c->close_text ? c->close_text : "CONNECT could not be completed";
+        conn_close(c, MQTT_RC_UNSPECIFIED, c->close_text, false);
+    }
+    wait_free(w);
+    /* Packets that came behind the CONNECT wait in c->in: take them now. */
+    if (c->state == CS_CONNECTED && moat_buf_avail(&c->in))
+        conn_take_buffered(c);
+    conn_unref(c);
+}
+
+/* Park the CONNECT (state CS_AUTH) for an answer that may come later; it
+ * holds a reference to c. */
+static auth_wait *wait_new(moat_conn *c, const moat_auth *auth, uint32_t asked, bool assigned)
+{
+    moat_worker *w = c->worker;
+    auth_wait *aw = malloc(sizeof *aw + w->cur_frame_len);
+    conn_ident *id = ident_of(c);
+    if (!aw || !id) {
+        free(aw);
+        return NULL;
+    }
+    *aw = (auth_wait){
+        .c = c, .auth = auth, .asked = asked, .assigned = assigned, .len = w->cur_frame_len};
+    memcpy(aw->pkt, w->cur_frame, w->cur_frame_len);
+    id->wait = aw;
+    conn_ref(c);
+    c->state = CS_AUTH;
+    return aw;
+}
+
+void connect_auth_overdue(moat_conn *c)
+{
+    /* The wait keeps its reference; its answer finds the connection closed. */
+    if (c->ident)
+        c->ident->wait = NULL;
+    c->state = CS_NEW;
+    refuse(c, MQTT_RC_SERVER_UNAVAILABLE, "authentication did not finish in time (auth.timeout)");
+}
+
+static void log_answer(const moat_conn *c, const moat_auth_answer *ans)
+{
+    if (ans->result == MOAT_AUTH_IGNORE)
+        return;
+    if (ans->error)
+        LOG_WARN("auth: id=%s user=%s peer=%s: %s could not answer (%s); refused "
+                 "(auth.on_error = deny)",
+                 c->client_id, c->username ? c->username : "-", c->peer, ans->source, ans->why);
+    else
+        LOG_DEBUG("auth: id=%s user=%s peer=%s: %s by %s%s%s%s", c->client_id,
+                  c->username ? c->username : "-", c->peer,
                   ans->result == MOAT_AUTH_ALLOW ? "allowed" : "denied", ans->source,
-                  ans->superuser ? " (superuser)" : "");
+                  ans->superuser ? " (superuser)" : "", ans->why[0] ? ": " : "", ans->why);
 }
 
 moat_err handle_connect(moat_conn *c, mqtt_packet *p)
@@ -435,22 +569,66 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
         asked = p->u.connect.clean_start ? 0 : UINT32_MAX;
     }
     if (c->cert_verified || c->proxy_cn) {
-        char cn[256];
-        if (peer_identity(c, MOAT_PEER_ID_CN, cn, sizeof cn) == MOAT_OK)
-            c->cert_cn = strdup(cn);
+        char id[1024];
+        conn_ident *ci = ident_of(c);
+        if (!ci)
+            return MOAT_ENOMEM;
+        if (peer_identity(c, MOAT_PEER_ID_CN, id, sizeof id) == MOAT_OK)
+            ci->cert_cn = strdup(id);
+        if (peer_identity(c, MOAT_PEER_ID_DN, id, sizeof id) == MOAT_OK)
+            ci->cert_dn = strdup(id);
     }
+    const moat_auth *auth = AUTH(b);
+    moat_auth_client cl;
+    struct sockaddr_storage ss;
+    client_of(c, p, &cl, &ss);
+    /* With a backend in the chain the answer may come later: the wait is
+     * ready before the request leaves, as the answer may race back. */
+    auth_wait *w = NULL;
+    if (moat_auth_may_pend(auth) && !(w = wait_new(c, auth, asked, assigned)))
+        return MOAT_ENOMEM;
     moat_auth_answer ans;
-    authenticate(c, p, &ans);
-    if (ans.result == MOAT_AUTH_DENY)
+    moat_auth_check(auth, &cl, &ans, w ? auth_done : NULL, w);
+    if (ans.result == MOAT_AUTH_PENDING)
+        return MOAT_OK; /* c is CS_AUTH: auth_resumed goes on */
+    if (w) {
+        c->ident->wait = NULL;
+        c->state = CS_NEW;
+        wait_free(w);
+        conn_unref(c);
+    }
+    moat_err e = connect_decided(c, p, &ans, asked, assigned);
+    moat_acl_free(ans.acl);
+    return e;
+}
+
+/* The rest of CONNECT once the chain has decided. ans->acl is taken when
+ * the client is let in. */
+static moat_err connect_decided(moat_conn *c, const mqtt_packet *p, moat_auth_answer *ans,
+                                uint32_t asked, bool assigned)
+{
+    moat_broker *b = c->worker->b;
+    log_answer(c, ans);
+    if (ans->result == MOAT_AUTH_DENY && ans->error)
+        return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, "authentication service unavailable");
+    if (ans->result == MOAT_AUTH_DENY)
         return refuse(c, MQTT_RC_BAD_USER_OR_PASSWORD, "bad username or password");
-    c->superuser = ans.superuser;
-    if (ans.result == MOAT_AUTH_IGNORE && !anonymous_allowed(c))
+    c->superuser = ans->superuser;
+    if (ans->result == MOAT_AUTH_IGNORE && !anonymous_allowed(c))
         return refuse(c, MQTT_RC_NOT_AUTHORIZED,
                       CONF(b)->allow_anonymous == MOAT_ANON_FALSE
                           ? "anonymous access refused (allow_anonymous = false); use a client "
                             "certificate on a verify_peer listener"
                           : "anonymous access refused on a non-loopback listener (set "
                             "allow_anonymous = true, or use a client certificate)");
+    if (ans->acl) {
+        conn_ident *ci = ident_of(c);
+        if (!ci)
+            return MOAT_ENOMEM;
+        moat_acl_free(ci->acl);
+        ci->acl = ans->acl;
+        ans->acl = NULL;
+    }
     if (p->u.connect.will) {
         moat_err e = make_will(c, p);
         if (e == MOAT_ETOPIC)

@@ -137,7 +137,21 @@ struct moat_session {
 
 /* --------------------------------------------------------------- conn */
 
-enum conn_state { CS_NEW = 0, CS_CONNECTED, CS_CLOSING, CS_CLOSED };
+/* CS_AUTH: the CONNECT waits for an authentication backend (auth/auth.h);
+ * nothing more is read from the client's input until it is decided. */
+enum conn_state { CS_NEW = 0, CS_CONNECTED, CS_CLOSING, CS_CLOSED, CS_AUTH };
+
+struct auth_wait;
+
+/* Who the client is beyond its CONNECT, allocated only when there is
+ * something to keep (a client certificate, rules from a backend, a CONNECT
+ * waiting for a backend): a plain client costs one NULL pointer. */
+typedef struct conn_ident {
+    char *cert_cn;          /* CN of a verified client certificate, for ACL {cn, ...} */
+    char *cert_dn;          /* its subject DN, for backends (%d) */
+    struct moat_acl *acl;   /* the client's own rules, from the backend that allowed it */
+    struct auth_wait *wait; /* CS_AUTH: the pending request (handle_connect.c) */
+} conn_ident;
 
 typedef struct moat_listener moat_listener;
 
@@ -167,7 +181,7 @@ struct moat_conn {
     /* From CONNECT; valid while connected. */
     char *client_id; /* counted (base/rcstr.h): moat_rcstr_new/_unref, never free() */
     char *username;
-    char *cert_cn;       /* owned: CN of a verified client certificate, for ACL {cn, ...} */
+    conn_ident *ident;   /* owned: certificate identity, backend rules; NULL when none */
     conn_aliases *alias; /* NULL until a topic alias is used */
     /* will from CONNECT */
     moat_msg *will;
@@ -249,6 +263,10 @@ struct moat_worker {
     uint32_t cap_spare;
     pthread_mutex_t dirty_lock; /* dirty list is appended from other threads */
     struct hconn *hconns;       /* the dashboard's HTTP connections on this worker */
+    /* The packet being dispatched, as received (a CONNECT that must wait
+     * for a backend keeps a copy to decode again). */
+    const uint8_t *cur_frame;
+    size_t cur_frame_len;
     atomic_bool wake_posted;
 };
 
@@ -268,6 +286,8 @@ struct moat_broker {
     _Atomic(moat_auth *) auth;
     moat_auth **auth_retired;
     uint32_t n_auth_retired;
+    struct moat_pool *auth_pool; /* threads for blocking backends (auth/pool.h) */
+    atomic_bool auth_draining;   /* stopping: backend answers are dropped, not posted */
     pthread_mutex_t lock;
     moat_store *store;
     moat_map sessions; /* client id -> moat_session */
@@ -329,6 +349,13 @@ typedef struct route_group {
 /* auth glue (handle_connect.c): the client as the auth sources see it. addr
  * is storage for the parsed peer address. */
 void conn_auth_client(const moat_conn *c, moat_auth_client *cl, struct sockaddr_storage *addr);
+/* A CONNECT waited longer than auth.timeout for its backend: refuse it
+ * (CONNACK server unavailable) and close. */
+void connect_auth_overdue(moat_conn *c);
+/* Handle the packets waiting in c->in (after an authentication wait). */
+void conn_take_buffered(moat_conn *c);
+/* Frees c->ident (not its wait, which holds a reference to c). */
+void conn_ident_free(conn_ident *id);
 /* ACL check for PUBLISH (topic name) / SUBSCRIBE (filter): true = allowed. */
 bool conn_acl_allows(const moat_conn *c, moat_acl_access access, const char *topic, size_t len);
 

@@ -68,6 +68,12 @@ typedef struct moat_conf_cred {
     bool superuser; /* auth.user.N.is_superuser: no ACL applies */
 } moat_conf_cred;
 
+/* What a backend that cannot answer (down, slow, full queue) means. */
+typedef enum moat_auth_on_error {
+    MOAT_AUTH_ON_ERROR_DENY = 0, /* fail closed: CONNACK "server unavailable" */
+    MOAT_AUTH_ON_ERROR_IGNORE,   /* as if it did not know the client: next source */
+} moat_auth_on_error;
+
 typedef enum moat_acl_nomatch {
     MOAT_ACL_NOMATCH_ALLOW = 0,
     MOAT_ACL_NOMATCH_DENY
@@ -165,12 +171,19 @@ typedef struct moat_conf {
     uint32_t sys_interval_ms;  /* broker.sys_interval, 0 disables $SYS */
     moat_anon allow_anonymous; /* allow_anonymous */
     /* auth (src/auth) */
-    char auth_chain[256];    /* auth.chain: source names in order */
-    int auth_password_hash;  /* auth.mnesia.password_hash: moat_hash_alg */
-    char password_file[512]; /* password_file: mosquitto_passwd format, "" = none */
-    char acl_file[512];      /* acl_file: EMQX 4 acl.conf syntax, "" = none */
-    int acl_nomatch;         /* acl_nomatch: moat_acl_nomatch */
-    int acl_deny_action;     /* acl_deny_action: moat_acl_deny_action */
+    char auth_chain[256];     /* auth.chain: source names in order */
+    int auth_password_hash;   /* auth.mnesia.password_hash: moat_hash_alg */
+    char password_file[512];  /* password_file: mosquitto_passwd format, "" = none */
+    char acl_file[512];       /* acl_file: EMQX 4 acl.conf syntax, "" = none */
+    int acl_nomatch;          /* acl_nomatch: moat_acl_nomatch */
+    int acl_deny_action;      /* acl_deny_action: moat_acl_deny_action */
+    int auth_on_error;        /* auth.on_error: moat_auth_on_error */
+    uint32_t auth_timeout_ms; /* auth.timeout: a backend's answer, queue included */
+    uint32_t auth_pool_size;  /* auth.pool_size: threads for blocking backends */
+    uint32_t auth_queue_max;  /* auth.queue_max: requests waiting for a thread */
+    /* External backends (src/auth/backend.h): one block each, below. */
+    /* -- backend settings: begin -- */
+    /* -- backend settings: end -- */
     moat_conf_cred auth_users[MOAT_AUTH_MAX_ENTRIES];   /* auth.user.N.* */
     moat_conf_cred auth_clients[MOAT_AUTH_MAX_ENTRIES]; /* auth.client.N.* */
     /* mqtt */

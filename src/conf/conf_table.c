@@ -106,6 +106,9 @@ static const conf_enum_value acl_nomatch_modes[] = {
     {NULL, 0},
 };
 
+static const conf_enum_value auth_on_error_modes[] = {
+    {"deny", MOAT_AUTH_ON_ERROR_DENY}, {"ignore", MOAT_AUTH_ON_ERROR_IGNORE}, {NULL, 0}};
+
 static const conf_enum_value acl_deny_actions[] = {
     {"ignore", MOAT_ACL_DENY_IGNORE},
     {"disconnect", MOAT_ACL_DENY_DISCONNECT},
@@ -306,10 +309,53 @@ const conf_option conf_options[] = {
      .flags = CONF_RELOAD,
      GLOBAL(auth_chain),
      .check = check_chain,
-     .def = "builtin, passwd_file",
+     .def = "auto",
      .desc = "Authentication sources asked in this order, separated by commas: builtin "
-             "(auth.user.N / auth.client.N) and passwd_file (password_file). The first that "
-             "knows the client decides; unknown to all: allow_anonymous."},
+             "(auth.user.N / auth.client.N), passwd_file (password_file) and the external "
+             "backends (see docs/auth.md). auto: builtin, passwd_file, then every backend "
+             "whose keys are set. The first source that knows the client decides; unknown "
+             "to all: allow_anonymous."},
+    {.name = "auth.on_error",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_on_error),
+     .values = auth_on_error_modes,
+     .def = "deny",
+     .desc = "When a backend cannot answer (down, slower than auth.timeout, worker queue "
+             "full): deny refuses the client (CONNACK 0x88 server unavailable; v3: 3), ignore "
+             "asks the next source as if this one did not know the client."},
+    {.name = "auth.timeout",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_timeout_ms),
+     .min = 100,
+     .max = 5 * MIN,
+     .scale = 1,
+     .def = "5s",
+     .desc = "How long a backend may take to answer, waiting for a worker included; past it "
+             "the backend counts as failed (auth.on_error)."},
+    {.name = "auth.pool_size",
+     .type = CONF_UINT,
+     .section = CONF_SEC_AUTH,
+     GLOBAL(auth_pool_size),
+     .min = 1,
+     .max = 256,
+     .def = "8",
+     .desc = "Threads that run backend requests (database, LDAP, HTTP), off the event loops. "
+             "Started when first needed."},
+    {.name = "auth.queue_max",
+     .type = CONF_UINT,
+     .section = CONF_SEC_AUTH,
+     GLOBAL(auth_queue_max),
+     .min = 1,
+     .max = 1000000,
+     .def = "10000",
+     .desc = "Backend requests that may wait for a thread; beyond, a request fails at once "
+             "(auth.on_error)."},
+    /* -- backend keys: begin -- */
+    /* -- backend keys: end -- */
     {.name = "auth.user.N.username",
      .type = CONF_STRING,
      .section = CONF_SEC_AUTH,
