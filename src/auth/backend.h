@@ -110,5 +110,7 @@ bool moat_backoff_ok(moat_backoff *b);
 /* Every backend, in the order auth.chain = auto asks them (backends.c).
  * NULL-terminated. */
 extern const moat_backend_ops *const moat_backends[];
+extern const moat_backend_ops moat_backend_pgsql, moat_backend_mysql, moat_backend_redis,
+    moat_backend_ldap, moat_backend_http, moat_backend_jwt, moat_backend_store;
 
 #endif

@@ -7,12 +7,21 @@
 
 /* One line per backend, in the order auth.chain = auto asks them. */
 const moat_backend_ops *const moat_backends[] = {
+    /* (pgsql) */
     /* &moat_backend_pgsql, */
+    /* (mysql) */
     /* &moat_backend_mysql, */
+    /* (redis) */
     /* &moat_backend_redis, */
+    /* (ldap) */
     /* &moat_backend_ldap, */
+    /* (http) */
     /* &moat_backend_http, */
+    /* (jwt) */
     /* &moat_backend_jwt, */
+    /* (store) */
+    /* &moat_backend_store, */
+    /* (end) */
     NULL,
 };
 

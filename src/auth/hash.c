@@ -5,6 +5,7 @@
 
 #include <crypt.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,5 +188,72 @@ bool moat_hash_alg_parse(const char *name, moat_hash_alg *out)
             return true;
         }
     }
+    return false;
+}
+
+/* The next comma-separated word of *p, trimmed, into w. */
+static bool spec_word(const char **p, char *w, size_t n)
+{
+    while (**p == ' ' || **p == '\t')
+        (*p)++;
+    size_t len = strcspn(*p, ",");
+    if (!len && !**p)
+        return false;
+    size_t k = len;
+    while (k && ((*p)[k - 1] == ' ' || (*p)[k - 1] == '\t'))
+        k--;
+    if (k >= n)
+        k = n - 1;
+    memcpy(w, *p, k);
+    w[k] = '\0';
+    *p += len;
+    if (**p == ',')
+        (*p)++;
+    return true;
+}
+
+bool moat_hash_spec_parse(const char *spec, moat_hash_params *out, char *why, size_t n)
+{
+    char w[4][32];
+    size_t k = 0;
+    const char *p = spec;
+    while (k < 4 && spec_word(&p, w[k], sizeof w[k]))
+        k++;
+    memset(out, 0, sizeof *out);
+    static const char *const expected =
+        "expected plain, md5, sha, sha256, sha512 or bcrypt, optionally with a salt before or "
+        "after (salt,sha256 or sha256,salt), or pbkdf2,<mac>,<iterations>,<key bytes>";
+    if (*p || k == 0)
+        goto bad;
+    moat_hash_alg a, mac;
+    if (k == 1 && moat_hash_alg_parse(w[0], &a) && a != MOAT_HASH_PBKDF2) {
+        out->alg = a;
+        return true;
+    }
+    if (k == 2) {
+        bool pre = !strcmp(w[0], "salt");
+        const char *alg = pre ? w[1] : w[0];
+        if ((pre || !strcmp(w[1], "salt")) && moat_hash_alg_parse(alg, &a) && a >= MOAT_HASH_MD5 &&
+            a <= MOAT_HASH_SHA512) {
+            out->alg = a;
+            out->salt_pos = pre ? MOAT_SALT_PREFIX : MOAT_SALT_SUFFIX;
+            return true;
+        }
+    }
+    if (k == 4 && !strcmp(w[0], "pbkdf2") && moat_hash_alg_parse(w[1], &mac) &&
+        mac >= MOAT_HASH_MD5 && mac <= MOAT_HASH_SHA512) {
+        char *end1, *end2;
+        unsigned long it = strtoul(w[2], &end1, 10), dk = strtoul(w[3], &end2, 10);
+        if (*end1 || *end2 || it < 1 || it > 10000000 || dk < 1 || dk > 1024) {
+            snprintf(why, n, "'%s': pbkdf2 wants 1..10000000 iterations and 1..1024 key bytes",
+                     spec);
+            return false;
+        }
+        *out = (moat_hash_params){
+            .alg = MOAT_HASH_PBKDF2, .mac = mac, .iterations = (uint32_t)it, .dklen = (uint32_t)dk};
+        return true;
+    }
+bad:
+    snprintf(why, n, "'%s' is not a password hash (%s)", spec, expected);
     return false;
 }

@@ -60,4 +60,13 @@ bool moat_hash_verify_mosquitto(const char *stored, const char *pw, size_t pwlen
 /* "md5" -> MOAT_HASH_MD5 ...; false when unknown. */
 bool moat_hash_alg_parse(const char *name, moat_hash_alg *out);
 
+/* A password_hash setting as EMQX 4 writes it for its backends:
+ *   plain | md5 | sha | sha256 | sha512 | bcrypt   (no salt)
+ *   salt,sha256                                    digest(salt || password)
+ *   sha256,salt                                    digest(password || salt)
+ *   pbkdf2,sha256,1000,20                          mac, iterations, key bytes
+ * The salt itself comes with each stored password (a salt column); set
+ * out->salt per check. On error false with what would be right in why. */
+bool moat_hash_spec_parse(const char *spec, moat_hash_params *out, char *why, size_t n);
+
 #endif

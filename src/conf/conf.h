@@ -183,6 +183,21 @@ typedef struct moat_conf {
     uint32_t auth_queue_max;  /* auth.queue_max: requests waiting for a thread */
     /* External backends (src/auth/backend.h): one block each, below. */
     /* -- backend settings: begin -- */
+
+    /* -- pgsql settings (add below this line) -- */
+
+    /* -- mysql settings (add below this line) -- */
+
+    /* -- redis settings (add below this line) -- */
+
+    /* -- ldap settings (add below this line) -- */
+
+    /* -- http settings (add below this line) -- */
+
+    /* -- jwt settings (add below this line) -- */
+
+    /* -- store settings (add below this line) -- */
+
     /* -- backend settings: end -- */
     moat_conf_cred auth_users[MOAT_AUTH_MAX_ENTRIES];   /* auth.user.N.* */
     moat_conf_cred auth_clients[MOAT_AUTH_MAX_ENTRIES]; /* auth.client.N.* */

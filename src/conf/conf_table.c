@@ -355,6 +355,21 @@ const conf_option conf_options[] = {
      .desc = "Backend requests that may wait for a thread; beyond, a request fails at once "
              "(auth.on_error)."},
     /* -- backend keys: begin -- */
+
+    /* -- pgsql keys (add below this line) -- */
+
+    /* -- mysql keys (add below this line) -- */
+
+    /* -- redis keys (add below this line) -- */
+
+    /* -- ldap keys (add below this line) -- */
+
+    /* -- http keys (add below this line) -- */
+
+    /* -- jwt keys (add below this line) -- */
+
+    /* -- store keys (add below this line) -- */
+
     /* -- backend keys: end -- */
     {.name = "auth.user.N.username",
      .type = CONF_STRING,

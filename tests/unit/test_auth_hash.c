@@ -140,8 +140,38 @@ static void test_names(void)
     CHECK(!moat_hash_alg_parse("sha3", &a));
 }
 
+static void test_spec(void)
+{
+    moat_hash_params p;
+    char why[300];
+    CHECK(moat_hash_spec_parse("sha256", &p, why, sizeof why) && p.alg == MOAT_HASH_SHA256 &&
+          p.salt_pos == MOAT_SALT_NONE);
+    CHECK(moat_hash_spec_parse("salt,md5", &p, why, sizeof why) && p.alg == MOAT_HASH_MD5 &&
+          p.salt_pos == MOAT_SALT_PREFIX);
+    CHECK(moat_hash_spec_parse("sha512, salt", &p, why, sizeof why) && p.alg == MOAT_HASH_SHA512 &&
+          p.salt_pos == MOAT_SALT_SUFFIX);
+    CHECK(moat_hash_spec_parse("pbkdf2,sha256,1000,20", &p, why, sizeof why) &&
+          p.alg == MOAT_HASH_PBKDF2 && p.mac == MOAT_HASH_SHA256 && p.iterations == 1000 &&
+          p.dklen == 20);
+    CHECK(moat_hash_spec_parse("bcrypt", &p, why, sizeof why) && p.alg == MOAT_HASH_BCRYPT);
+    CHECK(!moat_hash_spec_parse("salt,bcrypt", &p, why, sizeof why));
+    CHECK(!moat_hash_spec_parse("pbkdf2", &p, why, sizeof why));
+    CHECK(!moat_hash_spec_parse("pbkdf2,sha256,0,20", &p, why, sizeof why));
+    CHECK(strstr(why, "iterations") != NULL);
+    CHECK(!moat_hash_spec_parse("sha3", &p, why, sizeof why));
+    CHECK(strstr(why, "expected plain") != NULL);
+    CHECK(!moat_hash_spec_parse("", &p, why, sizeof why));
+    CHECK(!moat_hash_spec_parse("sha256,salt,x", &p, why, sizeof why));
+    /* EMQX's salted sha256 of "public" with salt "salt": the stored form. */
+    p = (moat_hash_params){.alg = MOAT_HASH_SHA256, .salt_pos = MOAT_SALT_PREFIX, .salt = "s"};
+    char hex[129];
+    CHECK(moat_hash_hex(&p, "pw", 2, hex, sizeof hex) == MOAT_OK &&
+          moat_hash_verify(&p, "pw", 2, hex));
+}
+
 int main(void)
 {
+    TEST(test_spec);
     TEST(test_digests);
     TEST(test_salted);
     TEST(test_pbkdf2);
