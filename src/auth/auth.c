@@ -21,6 +21,7 @@
 #include "auth/pool.h"
 #include "base/log.h"
 #include "conf/conf.h"
+#include "proxy/proxy.h"
 #include "core/loop.h"
 
 #define MAX_SOURCES 16
@@ -65,6 +66,7 @@ struct moat_auth {
     cred_set passwd;
     moat_acl *acl;
     moat_pool *pool;
+    moat_cidr_list ban_exempt;
     uint32_t timeout_ms;
     int on_error;
 };
@@ -420,6 +422,7 @@ void moat_auth_free(moat_auth *a)
     cred_set_free(&a->builtin.clients);
     cred_set_free(&a->passwd);
     moat_acl_free(a->acl);
+    moat_cidr_list_free(&a->ban_exempt);
     free(a);
 }
 
@@ -454,6 +457,8 @@ moat_err moat_auth_new(const moat_conf *c, moat_pool *pool, moat_auth **out, cha
     a->pool = pool;
     a->timeout_ms = c->auth_timeout_ms;
     a->on_error = c->auth_on_error;
+    if ((e = moat_cidr_list_parse(c->ban_exempt, &a->ban_exempt, err, errlen)) != MOAT_OK)
+        goto fail;
     moat_hash_alg alg = (moat_hash_alg)c->auth_password_hash;
     if ((e = load_conf_creds(&a->builtin.users, c->auth_users, alg)) ||
         (e = load_conf_creds(&a->builtin.clients, c->auth_clients, alg))) {
@@ -631,6 +636,11 @@ static void run_chain(const moat_auth *a, size_t i, const moat_auth_client *cl,
     }
     out->result = MOAT_AUTH_IGNORE;
     out->source = "";
+}
+
+bool moat_auth_ban_exempt(const moat_auth *a, const struct sockaddr *addr)
+{
+    return addr && a->ban_exempt.n && moat_cidr_list_match(&a->ban_exempt, addr);
 }
 
 bool moat_auth_may_pend(const moat_auth *a)

@@ -98,6 +98,9 @@ void moat_auth_free(moat_auth *a);
  * pool is needed)? */
 bool moat_auth_has_backends(const struct moat_conf *c);
 
+/* Is addr in auth.ban.exempt (never banned by address)? */
+bool moat_auth_ban_exempt(const moat_auth *a, const struct sockaddr *addr);
+
 /* Can a check on a answer PENDING (a backend is in its chain)? */
 bool moat_auth_may_pend(const moat_auth *a);
 

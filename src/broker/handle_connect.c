@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 
+#include "auth/ban.h"
 #include "base/log.h"
 #include "base/rcstr.h"
 #include "broker/internal.h"
@@ -33,6 +34,7 @@ static uint8_t v3_code(uint8_t rc)
     case MQTT_RC_BAD_USER_OR_PASSWORD:
         return V3_BAD_AUTH;
     case MQTT_RC_NOT_AUTHORIZED:
+    case MQTT_RC_BANNED:
         return V3_NOT_AUTHORIZED;
     default:
         return V3_UNAVAILABLE;
@@ -506,6 +508,64 @@ void connect_auth_overdue(moat_conn *c)
     refuse(c, MQTT_RC_SERVER_UNAVAILABLE, "authentication did not finish in time (auth.timeout)");
 }
 
+/* The client's IP address as text into ip ("" when unknown). */
+static void addr_text(const struct sockaddr *sa, char *ip, size_t n)
+{
+    ip[0] = '\0';
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, (socklen_t)n);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, (socklen_t)n);
+}
+
+static bool is_banned(moat_conn *c, const moat_auth_client *cl)
+{
+    char ip[INET6_ADDRSTRLEN], who[512];
+    moat_ban_info hit;
+    addr_text(cl->addr, ip, sizeof ip);
+    if (!moat_bans_check(c->worker->b->bans, cl->client_id, cl->username, ip, wall_ms(), &hit, who,
+                         sizeof who))
+        return false;
+    int64_t left = hit.until == INT64_MAX ? -1 : (hit.until - wall_ms() + 999) / 1000;
+    LOG_NOTICE("auth: peer=%s id=%s: banned %s '%s' (%s), %lld s left", c->peer, cl->client_id,
+               moat_ban_kind_name(hit.kind), who,
+               hit.manual ? "by an administrator" : "failed logins", (long long)left);
+    return true;
+}
+
+/* Count a failed login towards a ban; forget failures after a good one. */
+static void ban_account(moat_conn *c, const moat_auth_answer *ans)
+{
+    moat_broker *b = c->worker->b;
+    if (ans->result == MOAT_AUTH_ALLOW) {
+        moat_bans_success(b->bans, c->client_id);
+        return;
+    }
+    if (ans->result != MOAT_AUTH_DENY || ans->error || !CONF(b)->ban_max_failures)
+        return;
+    moat_auth_client cl;
+    struct sockaddr_storage ss;
+    conn_auth_client(c, &cl, &ss);
+    char ip[INET6_ADDRSTRLEN];
+    addr_text(cl.addr, ip, sizeof ip);
+    bool exempt = moat_auth_ban_exempt(AUTH(b), cl.addr), full = false;
+    moat_ban_policy bp = {CONF(b)->ban_max_failures, CONF(b)->ban_window_ms,
+                          CONF(b)->ban_duration_ms};
+    unsigned started =
+        moat_bans_failure(b->bans, &bp, c->client_id, exempt ? NULL : ip, wall_ms(), &full);
+    if (started & (1u << MOAT_BAN_CLIENTID))
+        LOG_WARN("auth: client id '%s' banned for %u s after %u failed logins within %u s "
+                 "(auth.ban.*)",
+                 c->client_id, bp.duration_ms / 1000, bp.max_failures, bp.window_ms / 1000);
+    if (started & (1u << MOAT_BAN_ADDRESS))
+        LOG_WARN("auth: address %s banned for %u s after %u failed logins within %u s "
+                 "(auth.ban.*; exempt networks: auth.ban.exempt)",
+                 ip, bp.duration_ms / 1000, bp.max_failures, bp.window_ms / 1000);
+    if (full)
+        LOG_WARN("auth: the ban table is full (%d entries); failed logins are not all counted",
+                 MOAT_BANS_MAX);
+}
+
 static void log_answer(const moat_conn *c, const moat_auth_answer *ans)
 {
     if (ans->result == MOAT_AUTH_IGNORE)
@@ -582,6 +642,8 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
     moat_auth_client cl;
     struct sockaddr_storage ss;
     client_of(c, p, &cl, &ss);
+    if (is_banned(c, &cl))
+        return refuse(c, MQTT_RC_BANNED, "banned (see the ban list: /api/v1/banned)");
     /* With a backend in the chain the answer may come later: the wait is
      * ready before the request leaves, as the answer may race back. */
     auth_wait *w = NULL;
@@ -609,6 +671,7 @@ static moat_err connect_decided(moat_conn *c, const mqtt_packet *p, moat_auth_an
 {
     moat_broker *b = c->worker->b;
     log_answer(c, ans);
+    ban_account(c, ans);
     if (ans->result == MOAT_AUTH_DENY && ans->error)
         return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, "authentication service unavailable");
     if (ans->result == MOAT_AUTH_DENY)

@@ -287,6 +287,8 @@ struct moat_broker {
     moat_auth **auth_retired;
     uint32_t n_auth_retired;
     struct moat_pool *auth_pool; /* threads for blocking backends (auth/pool.h) */
+    struct moat_bans *bans;      /* failed-login counters and the ban list (auth/ban.h) */
+    int64_t last_ban_sweep;      /* monotonic ms */
     atomic_bool auth_draining;   /* stopping: backend answers are dropped, not posted */
     pthread_mutex_t lock;
     moat_store *store;

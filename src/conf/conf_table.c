@@ -354,6 +354,48 @@ const conf_option conf_options[] = {
      .def = "10000",
      .desc = "Backend requests that may wait for a thread; beyond, a request fails at once "
              "(auth.on_error)."},
+    {.name = "auth.ban.max_failures",
+     .type = CONF_UINT,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_max_failures),
+     .min = 0,
+     .max = 1000000,
+     .def = "10",
+     .desc = "Failed logins (wrong password) within auth.ban.window that ban the client id, and "
+             "the client's address, for auth.ban.duration: a banned client is refused before any "
+             "source is asked (v5 CONNACK 0x8A, v3 5). 0: failed logins never ban. The ban list "
+             "is in the HTTP API (/api/v1/banned)."},
+    {.name = "auth.ban.window",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_window_ms),
+     .min = SEC,
+     .max = DAY,
+     .scale = 1,
+     .def = "1m",
+     .desc = "The window over which failed logins are counted."},
+    {.name = "auth.ban.duration",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_duration_ms),
+     .min = SEC,
+     .max = 30 * DAY,
+     .scale = 1,
+     .def = "5m",
+     .desc = "How long a ban for failed logins lasts."},
+    {.name = "auth.ban.exempt",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_exempt),
+     .check = check_cidrs,
+     .def = "127.0.0.0/8, ::1",
+     .desc = "Addresses and networks (CIDR, comma-separated) never banned by address, such as "
+             "a NAT gateway many devices share; their client ids are still counted. Empty: "
+             "none."},
     /* -- backend keys: begin -- */
 
     /* -- pgsql keys (add below this line) -- */
