@@ -83,6 +83,13 @@ static const conf_enum_value peer_ids[] = {
     {NULL, 0},
 };
 
+/* A listener's allow_anonymous: the global value, or its own (moat_anon + 1). */
+static const conf_enum_value listener_anon_modes[] = {{"global", 0},
+                                                      {"loopback", MOAT_ANON_LOOPBACK + 1},
+                                                      {"true", MOAT_ANON_TRUE + 1},
+                                                      {"false", MOAT_ANON_FALSE + 1},
+                                                      {NULL, 0}};
+
 static const conf_enum_value anon_modes[] = {
     {"loopback", MOAT_ANON_LOOPBACK},
     {"true", MOAT_ANON_TRUE},
@@ -125,6 +132,11 @@ static bool check_chain(const char *v, char *msg, size_t n)
         return false;
     }
     return true;
+}
+
+static bool check_chain_or_empty(const char *v, char *msg, size_t n)
+{
+    return !v[0] || check_chain(v, msg, n);
 }
 
 static bool check_cidrs(const char *v, char *msg, size_t n)
@@ -485,6 +497,18 @@ const conf_option conf_options[] = {
      .values = acl_nomatch_modes,
      .def = "allow",
      .desc = "What happens when no rule of acl_file matches: allow or deny."},
+    {.name = "acl_cache_ttl",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(acl_cache_ttl_ms),
+     .min = 0,
+     .max = DAY,
+     .scale = 1,
+     .def = "1m",
+     .desc = "How long the rules a backend gave a client at CONNECT (acl_query, acl_cmd) are "
+             "trusted; then they are fetched again in the background while the client keeps "
+             "its old ones. 0: fetched once per connection."},
     {.name = "acl_deny_action",
      .type = CONF_ENUM,
      .section = CONF_SEC_AUTH,
@@ -794,6 +818,28 @@ const conf_option conf_options[] = {
              "empty: the header is ignored, whoever sends it."},
 #undef WS_OPT
 #undef WS_TYPES
+
+    /* authentication, per listener */
+    {.name = "auth_chain",
+     .type = CONF_STRING,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER | CONF_RELOAD,
+     MQTT_TYPES,
+     LISTENER(auth_chain),
+     .check = check_chain_or_empty,
+     .def = "",
+     .desc = "This listener's own authentication chain (same form as auth.chain), such as "
+             "builtin on a loopback listener and pgsql on the public one. Empty: auth.chain."},
+    {.name = "allow_anonymous",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER | CONF_RELOAD,
+     MQTT_TYPES,
+     LISTENER(allow_anonymous),
+     .values = listener_anon_modes,
+     .def = "global",
+     .desc = "Clients no source knows, on this listener: true, false, loopback, or global "
+             "(the top-level allow_anonymous)."},
 
     /* PROXY protocol (every listener type) */
     {.name = "proxy_protocol",
