@@ -192,3 +192,163 @@ def test_redis_down_on_error_ignore(broker_factory):
 def test_redis_config_errors(broker_factory, lines, msg):
     rc, log = start_expect_failure(broker_factory, ["auth.redis.server = 127.0.0.1:1"] + lines)
     assert rc != 0 and msg in log, log
+
+
+# ------------------------------------------------------------------ HTTP
+
+def http_lines(svc, *extra):
+    return ["auth.http.auth_req = " + svc.url(), "allow_anonymous = false"] + list(extra)
+
+
+def test_http_form_post(broker_factory, auth_service):
+    s = auth_service
+    s.users = {"hu": "p&w=1 %é+"}
+    b = broker_factory(http_lines(s))
+    for v in (4, 5):
+        conn(b, v, "cid/%d" % v, username="hu", password="p&w=1 %é+".encode()).close()
+        got = s.last()
+        assert got["method"] == "POST" and got["path"] == "/auth"
+        assert got["ctype"] == "application/x-www-form-urlencoded"
+        assert got["params"] == {"clientid": "cid/%d" % v, "username": "hu",
+                                 "password": "p&w=1 %é+"}
+        conn(b, v, "w%d" % v, expect_rc=bad_pw(v), username="hu", password=b"x").expect_closed()
+        # 404 for an unknown user is a 4xx: deny
+        conn(b, v, "u%d" % v, expect_rc=bad_pw(v), username="who", password=b"x").expect_closed()
+    # no username: sent as ""
+    conn(b, 5, "nouser", expect_rc=0x86, password=b"x").expect_closed()
+    assert s.last()["params"]["username"] == ""
+    assert "p&w=1" not in b.log
+
+
+def test_http_json_get_and_params(broker_factory, auth_service):
+    s = auth_service
+    s.users = {"j\"u": "pw\\\"x"}
+    b = broker_factory(http_lines(s, "auth.http.auth_req.headers.content-type = application/json",
+                                  "auth.http.auth_req.params = u=%u,p=%P,ip=%a,fixed=a%%b,"
+                                  "username=%u,password=%P"))
+    conn(b, 5, "jc", username='j"u', password=b'pw\\"x').close()
+    got = s.last()
+    assert got["ctype"] == "application/json"
+    assert got["params"] == {"u": 'j"u', "p": 'pw\\"x', "ip": "127.0.0.1", "fixed": "a%b",
+                             "username": 'j"u', "password": 'pw\\"x'}
+    g = broker_factory(["auth.http.auth_req.url = " + s.url("/auth?x=1"),
+                        "auth.http.auth_req.method = get", "allow_anonymous = false"])
+    conn(g, 5, "g c", username='j"u', password=b'pw\\"x').close()
+    got = s.last()
+    assert got["method"] == "GET" and got["body"] == b""
+    assert got["params"] == {"x": "1", "clientid": "g c", "username": 'j"u',
+                             "password": 'pw\\"x'}
+
+
+def test_http_answers(broker_factory, auth_service, tmp_path):
+    s = auth_service
+    s.users = {"a": "a-pw", "root": "root-pw"}
+    s.superusers = {"root"}
+    acl = tmp_path / "acl.conf"
+    acl.write_text("{deny, all}.\n")
+    common = ["acl_file = %s" % acl, "auth.on_error = deny"]
+    b = broker_factory(http_lines(s, *common))
+    # "ignore" for unknown users: next source (none), allow_anonymous = false
+    s.mode = "ignore"
+    conn(b, 5, "i1", expect_rc=0x87, username="zed", password=b"x").expect_closed()
+    # JSON results, and is_superuser
+    s.mode = "json"
+    conn(b, 5, "j1", expect_rc=0x86, username="a", password=b"bad").expect_closed()
+    conn(b, 5, "j2", expect_rc=0x87, username="zed", password=b"x").expect_closed()
+    a = conn(b, 5, "j3", username="a", password=b"a-pw")
+    assert a.subscribe([("x", 0)]).codes == [0x87]
+    r = conn(b, 5, "j4", username="root", password=b"root-pw")
+    assert r.subscribe([("x", 0)]).codes == [0]
+    # 5xx: an error, auth.on_error = deny
+    s.mode = "500"
+    conn(b, 5, "e1", expect_rc=0x88, username="a", password=b"a-pw").expect_closed()
+    conn(b, 4, "e2", expect_rc=3, username="a", password=b"a-pw").expect_closed()
+    b.wait_log(r"http could not answer \(the service answered HTTP 500\)")
+    # superuser through super_req
+    s.mode = "status"
+    b2 = broker_factory(http_lines(s, *common, "auth.http.super_req = " + s.url("/super")))
+    r = conn(b2, 5, "s1", username="root", password=b"root-pw")
+    assert r.subscribe([("x", 0)]).codes == [0]
+    assert s.last()["path"] == "/super"
+    a = conn(b2, 5, "s2", username="a", password=b"a-pw")
+    assert a.subscribe([("x", 0)]).codes == [0x87]
+
+
+def test_http_500_on_error_ignore(broker_factory, auth_service):
+    s = auth_service
+    s.mode = "500"
+    b = broker_factory(http_lines(s, "auth.on_error = ignore", "auth.mnesia.password_hash = plain",
+                                  "auth.user.1.username = local",
+                                  "auth.user.1.password = local-pw",
+                                  "auth.chain = http, builtin"))
+    conn(b, 5, "l1", username="local", password=b"local-pw").close()
+    conn(b, 5, "l2", expect_rc=0x86, username="local", password=b"bad").expect_closed()
+
+
+def test_http_down(broker_factory):
+    dead = free_port()
+    b = broker_factory(["auth.http.auth_req = http://127.0.0.1:%d/auth" % dead,
+                        "allow_anonymous = false"])
+    for i in range(3):
+        t = time.monotonic()
+        conn(b, 5, "d%d" % i, expect_rc=0x88, username="u", password=b"p").expect_closed()
+        assert time.monotonic() - t < 1.0
+    b.wait_log(r"\[warning\] auth\.http: server 127\.0\.0\.1:%d unreachable: .*; "
+               r"retrying in 0\.5 s" % dead)
+    assert b.log.count("retrying in") == 1
+
+
+def test_http_slow_service(broker_factory, auth_service):
+    s = auth_service
+    s.users = {"a": "a-pw"}
+    b = broker_factory(http_lines(s, "auth.timeout = 1s", "auth.mnesia.password_hash = plain",
+                                  "auth.user.1.username = fast", "auth.user.1.password = f-pw"))
+    fast = conn(b, 5, "fast", username="fast", password=b"f-pw")
+    fast.subscribe([("f/#", 0)])
+    s.mode, s.delay = "slow", 3.0
+    result = {}
+
+    def slow_login():
+        t = time.monotonic()
+        c = conn(b, 5, "slow", expect_rc=0x88, username="a", password=b"a-pw")
+        result["took"] = time.monotonic() - t
+        c.close()
+    th = threading.Thread(target=slow_login)
+    th.start()
+    for i in range(5):  # the loop keeps serving while the login waits
+        fast.publish("f/%d" % i, b"x", qos=0)
+        assert fast.recv_publish(timeout=1).topic == "f/%d" % i
+        time.sleep(0.1)
+    th.join(timeout=5)
+    assert 0.9 <= result["took"] < 2.0, result
+
+
+def test_https_verified(broker_factory, pki):
+    s = AuthService(tls=(pki("server-fullchain.pem"), pki("server.key")))
+    try:
+        s.users = {"t": "t-pw"}
+        b = broker_factory(http_lines(s, "auth.http.ssl.cacertfile = " + pki("ca.pem")))
+        conn(b, 5, "t1", username="t", password=b"t-pw").close()
+        conn(b, 5, "t2", expect_rc=0x86, username="t", password=b"no").expect_closed()
+        # the wrong CA: no answer, and a log line that says why
+        w = broker_factory(http_lines(s, "auth.http.ssl.cacertfile = " + pki("other-ca.pem")))
+        conn(w, 5, "t3", expect_rc=0x88, username="t", password=b"t-pw").expect_closed()
+        w.wait_log(r"\[warning\] auth\.http: server 127\.0\.0\.1:%d unreachable: "
+                   r"SSL certificate problem" % s.port)
+    finally:
+        s.stop()
+
+
+@pytest.mark.parametrize("lines,msg", [
+    (["auth.http.auth_req = ftp://x/y"], "auth.http.auth_req: 'ftp://x/y' is not an http or "
+                                         "https URL"),
+    (["auth.http.auth_req = http://127.0.0.1:1/a", "auth.http.auth_req.params = u=%q"],
+     "auth.http.auth_req.params: unknown placeholder '%q'"),
+    (["auth.http.auth_req = http://127.0.0.1:1/a", "auth.http.auth_req.params = nameonly"],
+     "is not name=value"),
+    (["auth.http.auth_req = http://127.0.0.1:1/a", "auth.http.ssl.cacertfile = /nonexistent.pem"],
+     "auth.http.ssl.cacertfile: cannot open /nonexistent.pem"),
+])
+def test_http_config_errors(broker_factory, lines, msg):
+    rc, log = start_expect_failure(broker_factory, lines)
+    assert rc != 0 and msg in log, log
