@@ -211,25 +211,35 @@ static moat_acl *acl_of(const redisReply *r, char *why, size_t n)
     return a;
 }
 
-/* After ALLOW: superuser, else the client's ACL. A failure here does not
- * undo the login: no superuser, and no rules of its own. */
+/* After ALLOW: superuser (when super_cmd cannot tell: not one), else the
+ * client's own ACL. Rules that cannot be fetched fail the login
+ * (reply->error, auth.on_error decides) rather than letting the client in
+ * under acl_nomatch alone. */
 static void after_allow(redis_call *k, moat_auth_reply *reply)
 {
     redisReply *r = NULL;
-    char why[200];
+    char why[200] = "";
     if (k->b->super_cmd.n && k->slot >= 0 &&
         run_cmd(k, &k->b->super_cmd, &r, why, sizeof why) == CALL_REPLY) {
         reply->superuser = is_true(r);
         freeReplyObject(r);
         r = NULL;
     }
-    if (reply->superuser || !k->b->acl_cmd.n || k->slot < 0)
+    if (reply->superuser || !k->b->acl_cmd.n)
         return;
-    if (run_cmd(k, &k->b->acl_cmd, &r, why, sizeof why) == CALL_REPLY) {
-        if (r->type == REDIS_REPLY_ARRAY && r->elements)
-            reply->acl = acl_of(r, why, sizeof why);
-        freeReplyObject(r);
+    call_res cr = k->slot < 0 ? CALL_FAILED : run_cmd(k, &k->b->acl_cmd, &r, why, sizeof why);
+    if (cr == CALL_REPLY && r->type == REDIS_REPLY_ERROR) {
+        snprintf(reply->why, sizeof reply->why, "acl_cmd: %.*s", (int)r->len, r->str);
+        reply->error = true;
+    } else if (cr == CALL_REPLY && r->type == REDIS_REPLY_ARRAY && r->elements &&
+               !(reply->acl = acl_of(r, why, sizeof why))) {
+        snprintf(reply->why, sizeof reply->why, "acl_cmd: out of memory");
+        reply->error = true;
+    } else if (cr == CALL_FAILED) {
+        snprintf(reply->why, sizeof reply->why, "acl_cmd: %s", why[0] ? why : "connection lost");
+        reply->error = true;
     }
+    freeReplyObject(r);
 }
 
 static void redis_authenticate(void *self, const moat_auth_req *rq, int64_t deadline_ms,

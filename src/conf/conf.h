@@ -189,7 +189,7 @@ typedef struct moat_conf {
     /* -- mysql settings (add below this line) -- */
 
     /* -- redis settings (add below this line) -- */
-    int auth_redis_type;                  /* auth.redis.type: moat_redis_type */
+    int auth_redis_type;                  /* auth.redis.type: 0 single, 1 sentinel, 2 cluster */
     char auth_redis_server[256];          /* auth.redis.server: host:port, "" = not configured */
     uint32_t auth_redis_pool;             /* auth.redis.pool: connections */
     uint32_t auth_redis_database;         /* auth.redis.database: SELECT n */
@@ -204,8 +204,8 @@ typedef struct moat_conf {
 
     /* -- http settings (add below this line) -- */
     char auth_http_auth_url[1024];         /* auth.http.auth_req(.url), "" = not configured */
-    int auth_http_auth_method;             /* auth.http.auth_req.method: moat_http_method */
-    int auth_http_auth_ctype;              /* auth.http.auth_req.headers.content-type */
+    int auth_http_auth_method;             /* auth.http.auth_req.method: 0 post, 1 get */
+    int auth_http_auth_ctype;              /* ...headers.content-type: moat_tmpl_enc */
     char auth_http_auth_params[512];       /* auth.http.auth_req.params */
     char auth_http_super_url[1024];        /* auth.http.super_req(.url), "" = none */
     int auth_http_super_method;            /* auth.http.super_req.method */
@@ -218,6 +218,7 @@ typedef struct moat_conf {
     char auth_http_certfile[512];          /* auth.http.ssl.certfile: client certificate */
     char auth_http_keyfile[512];           /* auth.http.ssl.keyfile */
     bool auth_http_verify;                 /* auth.http.ssl.verify */
+    bool auth_http_pipelining;             /* auth.http.enable_pipelining: accepted, unused */
 
     /* -- jwt settings (add below this line) -- */
 

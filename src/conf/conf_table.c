@@ -450,9 +450,17 @@ const conf_option conf_options[] = {
              "subscribe, 2 publish, 3 both); every entry allows, and what none matches goes "
              "to acl_file and acl_nomatch. Empty: none."},
 
-/* -- ldap keys (add below this line) -- */
+    /* -- ldap keys (add below this line) -- */
 
-/* -- http keys (add below this line) -- */
+    /* -- http keys (add below this line) -- */
+    {.name = "auth.http.auth_req",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_auth_url),
+     .def = "",
+     .desc = "URL of the authentication service (http:// or https://). Set: the http backend "
+             "is configured. Empty: off."},
 #define HTTP_METHODS                                                                               \
     (const conf_enum_value[])                                                                      \
     {                                                                                              \
@@ -469,14 +477,13 @@ const conf_option conf_options[] = {
             NULL, 0                                                                                \
         }                                                                                          \
     }
-    {.name = "auth.http.auth_req",
-     .type = CONF_STRING,
-     .section = CONF_SEC_AUTH,
-     .flags = CONF_RELOAD,
-     GLOBAL(auth_http_auth_url),
-     .def = "",
-     .desc = "URL of the authentication service (http:// or https://). Set: the http backend "
-             "is configured. Empty: off."},
+/* The body's encoding, for auth_req and super_req in EMQX's two spellings. */
+#define HTTP_CTYPE(key, field, text)                                                               \
+    {                                                                                              \
+        .name = key, .type = CONF_ENUM, .section = CONF_SEC_AUTH, .flags = CONF_RELOAD,            \
+        GLOBAL(field), .values = HTTP_CTYPES, .def = "application/x-www-form-urlencoded",          \
+        .desc = text                                                                               \
+    }
     {.name = "auth.http.auth_req.url",
      .type = CONF_STRING,
      .section = CONF_SEC_AUTH,
@@ -493,14 +500,12 @@ const conf_option conf_options[] = {
      .def = "post",
      .desc = "post: the parameters in the body; get: in the query string (where servers tend "
              "to log them, password included)."},
-    {.name = "auth.http.auth_req.headers.content-type",
-     .type = CONF_ENUM,
-     .section = CONF_SEC_AUTH,
-     .flags = CONF_RELOAD,
-     GLOBAL(auth_http_auth_ctype),
-     .values = HTTP_CTYPES,
-     .def = "application/x-www-form-urlencoded",
-     .desc = "How a post body is encoded: a form, or a JSON object of strings."},
+    HTTP_CTYPE("auth.http.auth_req.headers.content-type", auth_http_auth_ctype,
+               "How a post body is encoded: a form, or a JSON object of strings."),
+    HTTP_CTYPE(
+        "auth.http.auth_req.headers.content_type", auth_http_auth_ctype,
+        "The same as auth.http.auth_req.headers.content-type (the spelling of EMQX 4.3's own "
+        "file)."),
     {.name = "auth.http.auth_req.params",
      .type = CONF_STRING,
      .section = CONF_SEC_AUTH,
@@ -535,14 +540,12 @@ const conf_option conf_options[] = {
      .values = HTTP_METHODS,
      .def = "post",
      .desc = "post or get, as auth.http.auth_req.method."},
-    {.name = "auth.http.super_req.headers.content-type",
-     .type = CONF_ENUM,
-     .section = CONF_SEC_AUTH,
-     .flags = CONF_RELOAD,
-     GLOBAL(auth_http_super_ctype),
-     .values = HTTP_CTYPES,
-     .def = "application/x-www-form-urlencoded",
-     .desc = "How the super_req post body is encoded."},
+    HTTP_CTYPE("auth.http.super_req.headers.content-type", auth_http_super_ctype,
+               "How the super_req post body is encoded."),
+    HTTP_CTYPE(
+        "auth.http.super_req.headers.content_type", auth_http_super_ctype,
+        "The same as auth.http.super_req.headers.content-type (the spelling of EMQX 4.3's own "
+        "file)."),
     {.name = "auth.http.super_req.params",
      .type = CONF_STRING,
      .section = CONF_SEC_AUTH,
@@ -552,6 +555,15 @@ const conf_option conf_options[] = {
      .desc = "Parameters of super_req, as auth.http.auth_req.params."},
 #undef HTTP_METHODS
 #undef HTTP_CTYPES
+#undef HTTP_CTYPE
+    {.name = "auth.http.enable_pipelining",
+     .type = CONF_BOOL,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_pipelining),
+     .def = "true",
+     .desc = "Accepted so that EMQX 4.3 files load; moat sends one request at a time on each "
+             "of its auth.http.pool_size connections."},
     {.name = "auth.http.timeout",
      .type = CONF_DURATION,
      .section = CONF_SEC_AUTH,

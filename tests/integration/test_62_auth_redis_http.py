@@ -98,6 +98,23 @@ def test_redis_superuser_and_acl(broker_factory, redis_server, tmp_path):
         s.close()
 
 
+def test_redis_acl_cmd_failure_fails_closed(broker_factory, redis_server):
+    r = redis_server
+    r.cmd("HSET", "mqtt_user:wt", "password", "wt-pw")
+    r.cmd("SET", "mqtt_acl:wt", "not a hash")  # HGETALL: WRONGTYPE
+    b = broker_factory(redis_lines(r))
+    conn(b, 5, "wt", expect_rc=0x88, username="wt", password=b"wt-pw").expect_closed()
+    b.wait_log(r"redis could not answer \(acl_cmd: WRONGTYPE")
+    # without acl_cmd the same user gets in; and SIGHUP swaps the backend
+    b.stop()
+    b.start(redis_lines(r, "auth.redis.acl_cmd ="))
+    conn(b, 5, "wt2", username="wt", password=b"wt-pw").close()
+    import signal
+    b.signal(signal.SIGHUP)
+    b.wait_log(r"SIGHUP: configuration reloaded")
+    conn(b, 5, "wt3", username="wt", password=b"wt-pw").close()
+
+
 def test_redis_injection_is_one_argument(broker_factory, redis_server):
     r = redis_server
     r.cmd("HSET", "mqtt_user:eve", "password", "eve-pw")
@@ -266,10 +283,13 @@ def test_http_answers(broker_factory, auth_service, tmp_path):
     b.wait_log(r"http could not answer \(the service answered HTTP 500\)")
     # superuser through super_req
     s.mode = "status"
-    b2 = broker_factory(http_lines(s, *common, "auth.http.super_req = " + s.url("/super")))
+    # EMQX 4.3's own spellings load too (content_type, enable_pipelining)
+    b2 = broker_factory(http_lines(s, *common, "auth.http.super_req.url = " + s.url("/super"),
+                                   "auth.http.super_req.headers.content_type = application/json",
+                                   "auth.http.enable_pipelining = true"))
     r = conn(b2, 5, "s1", username="root", password=b"root-pw")
     assert r.subscribe([("x", 0)]).codes == [0]
-    assert s.last()["path"] == "/super"
+    assert s.last()["path"] == "/super" and s.last()["ctype"] == "application/json"
     a = conn(b2, 5, "s2", username="a", password=b"a-pw")
     assert a.subscribe([("x", 0)]).codes == [0x87]
 
