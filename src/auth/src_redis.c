@@ -236,7 +236,8 @@ static void after_allow(redis_call *k, moat_auth_reply *reply)
         snprintf(reply->why, sizeof reply->why, "acl_cmd: out of memory");
         reply->error = true;
     } else if (cr == CALL_FAILED) {
-        snprintf(reply->why, sizeof reply->why, "acl_cmd: %s", why[0] ? why : "connection lost");
+        snprintf(reply->why, sizeof reply->why, "acl_cmd: %.180s",
+                 why[0] ? why : "connection lost");
         reply->error = true;
     }
     freeReplyObject(r);
