@@ -197,10 +197,36 @@ typedef struct moat_conf {
     /* -- mysql settings (add below this line) -- */
 
     /* -- redis settings (add below this line) -- */
+    int auth_redis_type;                  /* auth.redis.type: 0 single, 1 sentinel, 2 cluster */
+    char auth_redis_server[256];          /* auth.redis.server: host:port, "" = not configured */
+    uint32_t auth_redis_pool;             /* auth.redis.pool: connections */
+    uint32_t auth_redis_database;         /* auth.redis.database: SELECT n */
+    char auth_redis_password[256];        /* auth.redis.password: AUTH, "" = none */
+    uint32_t auth_redis_query_timeout_ms; /* auth.redis.query_timeout, 0 = auth.timeout only */
+    char auth_redis_auth_cmd[512];        /* auth.redis.auth_cmd */
+    char auth_redis_password_hash[128];   /* auth.redis.password_hash (hash.h spec) */
+    char auth_redis_super_cmd[512];       /* auth.redis.super_cmd, "" = none */
+    char auth_redis_acl_cmd[512];         /* auth.redis.acl_cmd, "" = none */
 
     /* -- ldap settings (add below this line) -- */
 
     /* -- http settings (add below this line) -- */
+    char auth_http_auth_url[1024];         /* auth.http.auth_req(.url), "" = not configured */
+    int auth_http_auth_method;             /* auth.http.auth_req.method: 0 post, 1 get */
+    int auth_http_auth_ctype;              /* ...headers.content-type: moat_tmpl_enc */
+    char auth_http_auth_params[512];       /* auth.http.auth_req.params */
+    char auth_http_super_url[1024];        /* auth.http.super_req(.url), "" = none */
+    int auth_http_super_method;            /* auth.http.super_req.method */
+    int auth_http_super_ctype;             /* auth.http.super_req.headers.content-type */
+    char auth_http_super_params[512];      /* auth.http.super_req.params */
+    uint32_t auth_http_timeout_ms;         /* auth.http.timeout */
+    uint32_t auth_http_connect_timeout_ms; /* auth.http.connect_timeout */
+    uint32_t auth_http_pool_size;          /* auth.http.pool_size: connections */
+    char auth_http_cacertfile[512];        /* auth.http.ssl.cacertfile, "" = system CAs */
+    char auth_http_certfile[512];          /* auth.http.ssl.certfile: client certificate */
+    char auth_http_keyfile[512];           /* auth.http.ssl.keyfile */
+    bool auth_http_verify;                 /* auth.http.ssl.verify */
+    bool auth_http_pipelining;             /* auth.http.enable_pipelining: accepted, unused */
 
     /* -- jwt settings (add below this line) -- */
 
