@@ -18,7 +18,7 @@ const moat_backend_ops *const moat_backends[] = {
     /* (http) */
     /* &moat_backend_http, */
     /* (jwt) */
-    /* &moat_backend_jwt, */
+    &moat_backend_jwt,
     /* (store) */
     /* &moat_backend_store, */
     /* (end) */
