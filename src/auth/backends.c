@@ -14,7 +14,7 @@ const moat_backend_ops *const moat_backends[] = {
     /* (redis) */
     /* &moat_backend_redis, */
     /* (ldap) */
-    /* &moat_backend_ldap, */
+    &moat_backend_ldap,
     /* (http) */
     /* &moat_backend_http, */
     /* (jwt) */
