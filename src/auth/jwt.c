@@ -56,6 +56,21 @@ int moat_b64url_decode(const char *s, size_t len, uint8_t *out, size_t outlen)
     return (int)o;
 }
 
+size_t moat_b64url_encode(const uint8_t *in, size_t n, char *out)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
+                     (i + 2 < n ? in[i + 2] : 0);
+        size_t k = n - i >= 3 ? 4 : n - i + 1; /* 1 byte: 2 letters, 2 bytes: 3 */
+        for (size_t j = 0; j < k; j++)
+            out[o++] = abc[(v >> (18 - 6 * j)) & 63];
+    }
+    out[o] = '\0';
+    return o;
+}
+
 bool moat_jwt_shape(const char *s, size_t len)
 {
     if (len < 5 || len > MOAT_JWT_MAX_LEN || strncmp(s, "eyJ", 3) != 0)

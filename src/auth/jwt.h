@@ -43,6 +43,10 @@ bool moat_jwt_shape(const char *s, size_t len);
  * impossible length, or out is too small. */
 int moat_b64url_decode(const char *s, size_t len, uint8_t *out, size_t outlen);
 
+/* in (n bytes) as base64url without padding into out, which has room for
+ * (n + 2) / 3 * 4 + 1 bytes; returns the length written (a NUL follows). */
+size_t moat_b64url_encode(const uint8_t *in, size_t n, char *out);
+
 /* Check token (len bytes) with keys at now_s (seconds since the epoch):
  * structure, header (alg, no crit), signature, then exp and nbf with
  * leeway_s seconds of clock skew. MOAT_OK: *claims is the claims object

@@ -14,9 +14,10 @@
  * trailing space \c. False when out (n bytes) is too small. */
 bool moat_ldap_escape_dn_value(const char *v, size_t len, char *out, size_t n);
 
-/* v (len bytes) as an RFC 4515 assertion value into out: * ( ) \ NUL as
- * \2a \28 \29 \5c \00 (libldap's ldap_bv2escaped_filter_value). False when
- * out is too small or out of memory. */
+/* v (len bytes) as an RFC 4515 assertion value into out: * ( ) \ NUL and
+ * bytes past ASCII as \2A \28 \29 \5C \00 \C3 (libldap's
+ * ldap_bv2escaped_filter_value). False when out is too small or out of
+ * memory. At most 3 * len + 1 bytes are needed. */
 bool moat_ldap_escape_filter_value(const char *v, size_t len, char *out, size_t n);
 
 /* Is name an attribute type or object class: a keyword (a letter, then

@@ -102,9 +102,12 @@ static moat_err load_pubkey(jwt_src *j, const char *path, char *err, size_t errl
         !strcmp(group, "prime256v1"))
         return MOAT_OK;
     snprintf(err, errlen,
-             "auth.jwt.pubkey: %s: a %s key%s%s (expected an RSA key of 2048 bits or more, for "
+             "auth.jwt.pubkey: %s: %s key%s%s (expected an RSA key of 2048 bits or more, for "
              "RS256/384/512, or an EC P-256 key, for ES256)",
-             path, type == EVP_PKEY_RSA ? "short RSA" : EVP_PKEY_get0_type_name(j->pub),
+             path,
+             type == EVP_PKEY_RSA  ? "a short RSA"
+             : type == EVP_PKEY_EC ? "an EC"
+                                   : EVP_PKEY_get0_type_name(j->pub),
              group[0] ? " on curve " : "", group);
     return MOAT_EINVAL;
 }

@@ -29,12 +29,7 @@ static moat_jwt_keys hs_keys;
 
 static void b64url(const uint8_t *in, size_t n, char *out)
 {
-    int l = EVP_EncodeBlock((unsigned char *)out, in, (int)n);
-    while (l > 0 && out[l - 1] == '=')
-        l--;
-    out[l] = '\0';
-    for (char *p = out; *p; p++)
-        *p = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    moat_b64url_encode(in, n, out);
 }
 
 /* header.claims signed with HS256 and the A.1 key into out. */
@@ -80,6 +75,14 @@ static void test_b64url(void)
     CHECK_EQ(moat_b64url_decode("Zm+v", 4, out, sizeof out), -1);  /* base64, not base64url */
     CHECK_EQ(moat_b64url_decode("Zm9vZm9v", 8, out, 5), -1);       /* no room */
     CHECK_EQ(moat_b64url_decode("Zm9vZm9v", 8, out, 6), 6);
+    char enc[8];
+    CHECK_EQ(moat_b64url_encode((const uint8_t *)"f", 1, enc), 2);
+    CHECK_STR(enc, "Zg");
+    CHECK_EQ(moat_b64url_encode((const uint8_t *)"fo", 2, enc), 3);
+    CHECK_STR(enc, "Zm8");
+    CHECK_EQ(moat_b64url_encode((const uint8_t *)"\xfb\xff\xbf", 3, enc), 4);
+    CHECK_STR(enc, "-_-_");
+    CHECK_EQ(moat_b64url_encode((const uint8_t *)"", 0, enc), 0);
     CHECK_EQ(moat_b64url_decode(a1_key, strlen(a1_key), key, sizeof key), 64);
     CHECK_EQ(key[0], 0x03);
     CHECK_EQ(key[63], 0xa3);
