@@ -10,6 +10,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rsa.h>
 
 #include "auth/acl.h"
 #include "auth/jwt.h"
@@ -179,6 +180,50 @@ static void test_refused(void)
     free(big);
 }
 
+/* header.claims signed with k (RSA, PKCS #1 v1.5) and md into out. */
+static void rs(EVP_PKEY *k, const EVP_MD *md, const char *header, const char *claims, char *out)
+{
+    char h[256], c[256], sig[800];
+    b64url((const uint8_t *)header, strlen(header), h);
+    b64url((const uint8_t *)claims, strlen(claims), c);
+    sprintf(out, "%s.%s", h, c);
+    uint8_t raw[512];
+    size_t rl = sizeof raw;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    CHECK(EVP_DigestSignInit(ctx, NULL, md, NULL, k) == 1);
+    CHECK(EVP_DigestSign(ctx, raw, &rl, (const uint8_t *)out, strlen(out)) == 1);
+    EVP_MD_CTX_free(ctx);
+    b64url(raw, rl, sig);
+    strcat(out, ".");
+    strcat(out, sig);
+}
+
+static void test_rsa(void)
+{
+    EVP_PKEY *k = EVP_RSA_gen(2048), *other = EVP_RSA_gen(2048);
+    CHECK(k && other);
+    char tok[2048], why[200];
+    moat_jwt_keys keys = {.pub = k}, wrong = {.pub = other};
+    rs(k, EVP_sha256(), "{\"alg\":\"RS256\"}", "{\"sub\":\"a\"}", tok);
+    CHECK_EQ(verify(tok, &keys, 0, 0, why), MOAT_OK);
+    CHECK_EQ(verify(tok, &wrong, 0, 0, why), MOAT_EINVAL);
+    rs(k, EVP_sha384(), "{\"alg\":\"RS384\"}", "{}", tok);
+    CHECK_EQ(verify(tok, &keys, 0, 0, why), MOAT_OK);
+    rs(k, EVP_sha512(), "{\"alg\":\"RS512\"}", "{}", tok);
+    CHECK_EQ(verify(tok, &keys, 0, 0, why), MOAT_OK);
+    /* signed with SHA-256 but labelled RS512: refused */
+    rs(k, EVP_sha256(), "{\"alg\":\"RS512\"}", "{}", tok);
+    CHECK_EQ(verify(tok, &keys, 0, 0, why), MOAT_EINVAL);
+    /* an RS256 token is not checked against the HMAC secret, nor ES256 against RSA */
+    rs(k, EVP_sha256(), "{\"alg\":\"RS256\"}", "{}", tok);
+    CHECK_EQ(verify(tok, &hs_keys, 0, 0, why), MOAT_EINVAL);
+    rs(k, EVP_sha256(), "{\"alg\":\"ES256\"}", "{}", tok);
+    CHECK_EQ(verify(tok, &keys, 0, 0, why), MOAT_EINVAL);
+    CHECK(strstr(why, "not an EC key") != NULL);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(other);
+}
+
 /* ES256 made here: OpenSSL's DER signature turned into JWS r || s. */
 static void es256(EVP_PKEY *k, const char *header, const char *claims, char *out)
 {
@@ -269,6 +314,7 @@ int main(void)
     TEST(test_rfc7515_a1);
     TEST(test_refused);
     TEST(test_es256_and_confusion);
+    TEST(test_rsa);
     TEST(test_acl_claim);
     return test_summary("auth_jwt");
 }
