@@ -269,6 +269,25 @@ static void drop(ldap_slot *slot)
     slot->as_user = false;
 }
 
+/* Why a connect failed, for the log line, into r->diag: what the server
+ * said, or a hint where libldap says nothing useful. */
+static void connect_diag(ldap_req *r, LDAP *ld, int rc, bool options_ok)
+{
+    char *msg = NULL;
+    if (!options_ok)
+        snprintf(r->diag, sizeof r->diag,
+                 " (libldap refused the connection settings: are the auth.ldap.ssl.* files PEM "
+                 "certificates and a key that fit?)");
+    else if (ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg) == LDAP_OPT_SUCCESS && msg &&
+             msg[0] && msg[0] != '(')
+        snprintf(r->diag, sizeof r->diag, " (%s)", msg);
+    else if (r->s->ssl && rc == LDAP_SERVER_DOWN) /* libldap says no more of TLS failures */
+        snprintf(r->diag, sizeof r->diag,
+                 " (or the TLS handshake failed: is the server's certificate signed by "
+                 "auth.ldap.ssl.cacertfile, for this host name?)");
+    ldap_memfree(msg);
+}
+
 /* Connect r's slot and bind as bind_dn. */
 static int connect_slot(ldap_req *r)
 {
@@ -280,19 +299,15 @@ static int connect_slot(ldap_req *r)
     struct timeval tv = op_timeout(r);
     r->slot->ld = ld;
     r->fresh = true;
-    if ((rc = ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3)) != LDAP_OPT_SUCCESS ||
-        (rc = ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF)) != LDAP_OPT_SUCCESS ||
-        (rc = ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv)) != LDAP_OPT_SUCCESS ||
-        (s->ssl && (rc = set_tls(s, ld)) != LDAP_OPT_SUCCESS) || (rc = bind_service(r)) != 0) {
-        char *msg = NULL;
-        if (ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg) == LDAP_OPT_SUCCESS && msg &&
-            msg[0] && msg[0] != '(')
-            snprintf(r->diag, sizeof r->diag, " (%s)", msg);
-        else if (s->ssl && rc == LDAP_SERVER_DOWN) /* libldap says no more of TLS failures */
-            snprintf(r->diag, sizeof r->diag,
-                     " (or the TLS handshake failed: is the server's certificate signed by "
-                     "auth.ldap.ssl.cacertfile, for this host name?)");
-        ldap_memfree(msg);
+    bool options_ok =
+        (rc = ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3)) == LDAP_OPT_SUCCESS &&
+        (rc = ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF)) == LDAP_OPT_SUCCESS &&
+        (rc = ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv)) == LDAP_OPT_SUCCESS &&
+        (!s->ssl || (rc = set_tls(s, ld)) == LDAP_OPT_SUCCESS);
+    if (options_ok)
+        rc = bind_service(r);
+    if (rc != LDAP_SUCCESS) {
+        connect_diag(r, ld, rc, options_ok);
         drop(r->slot);
     }
     return rc;

@@ -160,6 +160,14 @@ def test_ldaps(broker_factory, ldap, pki):
                                           ssl__cacertfile=pki("other-ca.pem"),
                                           ssl__verify="verify_none") + CLOSED)
     login(b3, "ssha", PLAIN["ssha"])
+    # a client certificate file that is no certificate: named in the log
+    junk = ldap.dir / "junk.pem"
+    junk.write_text("junk\n")
+    b4 = broker_factory(ldap.config_lines(port=str(ldap.ldaps_port), ssl="true",
+                                          ssl__cacertfile=pki("ca.pem"), ssl__certfile=junk,
+                                          ssl__keyfile=junk) + CLOSED)
+    login(b4, "ssha", PLAIN["ssha"], expect_rc=0x88)
+    b4.wait_log(r"auth: ldap: cannot connect and bind to ldaps://.*auth\.ldap\.ssl\.\* files")
 
 
 def test_ldap_config_errors(broker_factory, ldap, tmp_path):
