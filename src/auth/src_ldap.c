@@ -32,6 +32,7 @@
 #include "auth/backend.h"
 #include "auth/hash.h"
 #include "auth/ldap_text.h"
+#include "certs/check.h"
 #include "base/log.h"
 #include "conf/conf.h"
 #include "core/loop.h"
@@ -152,18 +153,31 @@ static bool check_names(const moat_conf *c, char *err, size_t errlen)
     return true;
 }
 
-/* A TLS file setting: readable when set; *out NULL when not. */
-static bool tls_file(const char *key, const char *path, char **out, char *err, size_t errlen)
+/* A TLS file setting, checked here because libldap reports a bad one only
+ * as "Can't contact LDAP server" at the first connect: when set, the file
+ * must hold a certificate (want MOAT_PEM_CERT) or an unencrypted private key
+ * (MOAT_PEM_KEY). *out: a copy of the path, NULL when not set. */
+static bool tls_file(const char *key, const char *path, moat_pem_kind want, char **out, char *err,
+                     size_t errlen)
 {
     if (!path[0])
         return true;
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "auth.ldap.ssl.%s: %s: cannot be read (expected a PEM file)", key,
-                 path);
+    moat_cert_report r = MOAT_CERT_REPORT_INIT;
+    moat_pem_items items = {0};
+    bool found = false;
+    if (moat_pem_read(path, key, NULL, false, &items, &r) == MOAT_OK)
+        for (size_t i = 0; i < items.n; i++)
+            found = found || (items.v[i].kind == want && (want != MOAT_PEM_KEY || items.v[i].key));
+    moat_pem_items_free(&items);
+    moat_cert_report_free(&r);
+    if (!found) {
+        snprintf(err, errlen, "auth.ldap.ssl.%s: %s: %s", key, path,
+                 want == MOAT_PEM_CERT
+                     ? "no certificate in it (expected a PEM file with -----BEGIN CERTIFICATE-----)"
+                     : "no unencrypted private key in it (expected a PEM file with -----BEGIN "
+                       "PRIVATE KEY-----)");
         return false;
     }
-    fclose(f);
     return (*out = strdup(path)) != NULL;
 }
 
@@ -184,9 +198,10 @@ static moat_err src_create(const moat_conf *c, void **self, char *err, size_t er
     err[0] = '\0';
     bool ok =
         make_uris(s, c, err, errlen) && check_names(c, err, errlen) &&
-        (!s->ssl || (tls_file("cacertfile", c->ldap_ssl_cacertfile, &s->cacert, err, errlen) &&
-                     tls_file("certfile", c->ldap_ssl_certfile, &s->cert, err, errlen) &&
-                     tls_file("keyfile", c->ldap_ssl_keyfile, &s->key, err, errlen)));
+        (!s->ssl ||
+         (tls_file("cacertfile", c->ldap_ssl_cacertfile, MOAT_PEM_CERT, &s->cacert, err, errlen) &&
+          tls_file("certfile", c->ldap_ssl_certfile, MOAT_PEM_CERT, &s->cert, err, errlen) &&
+          tls_file("keyfile", c->ldap_ssl_keyfile, MOAT_PEM_KEY, &s->key, err, errlen)));
     if (ok) {
         s->slots = calloc(s->n_slots, sizeof *s->slots);
         s->bind_dn = strdup(c->ldap_bind_dn);
