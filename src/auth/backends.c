@@ -12,11 +12,11 @@ const moat_backend_ops *const moat_backends[] = {
     /* (mysql) */
     /* &moat_backend_mysql, */
     /* (redis) */
-    /* &moat_backend_redis, */
+    &moat_backend_redis,
     /* (ldap) */
     &moat_backend_ldap,
     /* (http) */
-    /* &moat_backend_http, */
+    &moat_backend_http,
     /* (jwt) */
     &moat_backend_jwt,
     /* (store) */

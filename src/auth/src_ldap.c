@@ -16,10 +16,9 @@
  * Connections: at most auth.ldap.pool, made lazily on a pool thread, each
  * used by one request at a time. A connection found broken (the server went
  * away) is dropped and the request tried once more on a fresh one. A failed
- * connect starts the backoff (backend.h): until it ends, requests fail at
+ * connect starts the backoff (connpool.h): until it ends, requests fail at
  * once (reply->error). A connection used for a client's bind is bound as
  * the client afterwards: it binds as bind_dn again before its next search. */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 #include <openssl/crypto.h>
 
 #include "auth/backend.h"
+#include "auth/connpool.h"
 #include "auth/hash.h"
 #include "auth/ldap_text.h"
 #include "certs/check.h"
@@ -40,11 +40,11 @@
 #define MAX_USERNAME 1024 /* bytes of a username we search for */
 #define SUPERUSER_ATTR "isSuperuser"
 
-typedef struct ldap_slot {
-    LDAP *ld;     /* NULL: not connected */
-    bool busy;    /* a request has it */
+/* One connection of the pool. */
+typedef struct ldap_conn {
+    LDAP *ld;
     bool as_user; /* bound as a client: bind as bind_dn before the next search */
-} ldap_slot;
+} ldap_conn;
 
 typedef struct ldap_src {
     char uris[1200]; /* "ldap://h1:389 ldap://h2:389": libldap tries each */
@@ -52,22 +52,21 @@ typedef struct ldap_src {
     bool bind_as_user, ssl, verify;
     char *cacert, *cert, *key; /* NULL: not set */
     uint32_t timeout_ms;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    ldap_slot *slots;
-    size_t n_slots;
-    moat_backoff bo;
-    bool retired;
+    moat_connpool pool;
+    bool pool_ready; /* pool initialised */
 } ldap_src;
 
-/* One request's connection. */
+/* One request and the connection it holds. */
 typedef struct ldap_req {
     ldap_src *s;
-    ldap_slot *slot;
+    ldap_conn *conn;
+    int slot; /* in s->pool; -1: none */
     int64_t deadline;
-    bool fresh;     /* connected for this request (a failure is not a stale connection) */
-    char diag[120]; /* libldap's diagnostic of a failed connect ("" none) */
+    bool fresh;  /* connected for this request (a failure is not a stale connection) */
+    bool broken; /* the connection failed under a client's bind */
 } ldap_req;
+
+static const moat_connpool_ops ldap_pool_ops; /* below, with the connections */
 
 static bool src_configured(const moat_conf *c)
 {
@@ -81,18 +80,14 @@ static void src_destroy(void *self)
     ldap_src *s = self;
     if (!s)
         return;
-    for (size_t i = 0; s->slots && i < s->n_slots; i++)
-        if (s->slots[i].ld)
-            ldap_unbind_ext_s(s->slots[i].ld, NULL, NULL);
-    free(s->slots);
+    if (s->pool_ready)
+        moat_connpool_destroy(&s->pool);
     if (s->bind_pw)
         OPENSSL_clear_free(s->bind_pw, strlen(s->bind_pw));
     char *strs[] = {s->bind_dn, s->device_dn, s->objectclass, s->user_attr,
                     s->pw_attr, s->cacert,    s->cert,        s->key};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(strs[i]);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
     free(s);
 }
 
@@ -188,13 +183,10 @@ static moat_err src_create(const moat_conf *c, void **self, char *err, size_t er
         snprintf(err, errlen, "auth.ldap: out of memory");
         return MOAT_ENOMEM;
     }
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
     s->ssl = c->ldap_ssl;
     s->verify = c->ldap_ssl_verify == MOAT_VERIFY_PEER;
     s->bind_as_user = c->ldap_bind_as_user;
     s->timeout_ms = c->ldap_timeout_ms;
-    s->n_slots = c->ldap_pool;
     err[0] = '\0';
     bool ok =
         make_uris(s, c, err, errlen) && check_names(c, err, errlen) &&
@@ -203,15 +195,17 @@ static moat_err src_create(const moat_conf *c, void **self, char *err, size_t er
           tls_file("certfile", c->ldap_ssl_certfile, MOAT_PEM_CERT, &s->cert, err, errlen) &&
           tls_file("keyfile", c->ldap_ssl_keyfile, MOAT_PEM_KEY, &s->key, err, errlen)));
     if (ok) {
-        s->slots = calloc(s->n_slots, sizeof *s->slots);
         s->bind_dn = strdup(c->ldap_bind_dn);
         s->bind_pw = strdup(c->ldap_bind_password);
         s->device_dn = strdup(c->ldap_device_dn);
         s->objectclass = strdup(c->ldap_objectclass);
         s->user_attr = strdup(c->ldap_username_attr);
         s->pw_attr = strdup(c->ldap_password_attr);
-        ok = s->slots && s->bind_dn && s->bind_pw && s->device_dn && s->objectclass &&
-             s->user_attr && s->pw_attr;
+        ok = s->bind_dn && s->bind_pw && s->device_dn && s->objectclass && s->user_attr &&
+             s->pw_attr &&
+             moat_connpool_init(&s->pool, "auth.ldap", s->uris, c->ldap_pool, &ldap_pool_ops, s) ==
+                 MOAT_OK;
+        s->pool_ready = ok;
         if (!ok)
             snprintf(err, errlen, "auth.ldap: out of memory");
     }
@@ -229,24 +223,17 @@ static moat_err src_create(const moat_conf *c, void **self, char *err, size_t er
 
 /* ---- connections ---- */
 
-static int64_t left_ms(const ldap_req *r)
-{
-    return r->deadline - (int64_t)moat_now_ms();
-}
-
 /* The time one operation may take: what is left of the request, at most
  * auth.ldap.timeout. */
-static struct timeval op_timeout(const ldap_req *r)
+static struct timeval op_timeout(const ldap_src *s, int64_t deadline)
 {
-    int64_t ms = left_ms(r);
-    if (ms > (int64_t)r->s->timeout_ms)
-        ms = r->s->timeout_ms;
-    if (ms < 1)
-        ms = 1;
+    int64_t ms = moat_connpool_left_ms(deadline);
+    if (ms > (int64_t)s->timeout_ms)
+        ms = s->timeout_ms;
     return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 }
 
-static int set_tls(ldap_src *s, LDAP *ld)
+static int set_tls(const ldap_src *s, LDAP *ld)
 {
     int req = s->verify ? LDAP_OPT_X_TLS_DEMAND : LDAP_OPT_X_TLS_NEVER, zero = 0, rc;
     if ((rc = ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &req)) != LDAP_OPT_SUCCESS ||
@@ -260,155 +247,88 @@ static int set_tls(ldap_src *s, LDAP *ld)
     return ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
 }
 
-/* A simple bind as dn with pw (len bytes) on r's connection. */
-static int simple_bind(ldap_req *r, const char *dn, const char *pw, size_t len)
+/* A simple bind as dn with pw (len bytes) on c. */
+static int simple_bind(const ldap_src *s, ldap_conn *c, int64_t deadline, const char *dn,
+                       const char *pw, size_t len)
 {
-    struct timeval tv = op_timeout(r);
+    struct timeval tv = op_timeout(s, deadline);
     struct berval cred = {.bv_len = len, .bv_val = (char *)pw};
-    ldap_set_option(r->slot->ld, LDAP_OPT_TIMEOUT, &tv);
-    return ldap_sasl_bind_s(r->slot->ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
+    ldap_set_option(c->ld, LDAP_OPT_TIMEOUT, &tv);
+    return ldap_sasl_bind_s(c->ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
 }
 
-static int bind_service(ldap_req *r)
+static int bind_service(const ldap_src *s, ldap_conn *c, int64_t deadline)
 {
-    int rc = simple_bind(r, r->s->bind_dn, r->s->bind_pw, strlen(r->s->bind_pw));
-    r->slot->as_user = rc != LDAP_SUCCESS;
+    int rc = simple_bind(s, c, deadline, s->bind_dn, s->bind_pw, strlen(s->bind_pw));
+    c->as_user = rc != LDAP_SUCCESS;
     return rc;
 }
 
-static void drop(ldap_slot *slot)
-{
-    if (slot->ld)
-        ldap_unbind_ext_s(slot->ld, NULL, NULL);
-    slot->ld = NULL;
-    slot->as_user = false;
-}
-
-/* Why a connect failed, for the log line, into r->diag: what the server
- * said, or a hint where libldap says nothing useful. */
-static void connect_diag(ldap_req *r, LDAP *ld, int rc, bool options_ok)
+/* Why a connect failed, for the log line: what the server said, or a hint
+ * where libldap says nothing useful. */
+static void connect_diag(const ldap_src *s, LDAP *ld, int rc, bool options_ok, char *out, size_t n)
 {
     char *msg = NULL;
     if (!options_ok)
-        snprintf(r->diag, sizeof r->diag,
-                 " (libldap refused the connection settings: are the auth.ldap.ssl.* files PEM "
-                 "certificates and a key that fit?)");
+        snprintf(out, n, " (libldap refused the auth.ldap.ssl.* files)");
     else if (ldap_get_option(ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg) == LDAP_OPT_SUCCESS && msg &&
              msg[0] && msg[0] != '(')
-        snprintf(r->diag, sizeof r->diag, " (%s)", msg);
-    else if (r->s->ssl && rc == LDAP_SERVER_DOWN) /* libldap says no more of TLS failures */
-        snprintf(r->diag, sizeof r->diag,
-                 " (or the TLS handshake failed: is the server's certificate signed by "
-                 "auth.ldap.ssl.cacertfile, for this host name?)");
+        snprintf(out, n, " (%s)", msg);
+    else if (s->ssl && rc == LDAP_SERVER_DOWN) /* libldap says no more of TLS failures */
+        snprintf(out, n,
+                 " (or TLS failed: does auth.ldap.ssl.cacertfile sign the server's "
+                 "certificate, for this host?)");
     ldap_memfree(msg);
 }
 
-/* Connect r's slot and bind as bind_dn. */
-static int connect_slot(ldap_req *r)
+static void conn_close(void *self, void *conn)
 {
-    ldap_src *s = r->s;
-    LDAP *ld = NULL;
-    int rc = ldap_initialize(&ld, s->uris), v3 = LDAP_VERSION3;
-    if (rc != LDAP_SUCCESS)
-        return rc;
-    struct timeval tv = op_timeout(r);
-    r->slot->ld = ld;
-    r->fresh = true;
-    bool options_ok =
-        (rc = ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3)) == LDAP_OPT_SUCCESS &&
-        (rc = ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF)) == LDAP_OPT_SUCCESS &&
-        (rc = ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv)) == LDAP_OPT_SUCCESS &&
-        (!s->ssl || (rc = set_tls(s, ld)) == LDAP_OPT_SUCCESS);
-    if (options_ok)
-        rc = bind_service(r);
-    if (rc != LDAP_SUCCESS) {
-        connect_diag(r, ld, rc, options_ok);
-        drop(r->slot);
-    }
-    return rc;
+    (void)self;
+    ldap_conn *c = conn;
+    if (c && c->ld)
+        ldap_unbind_ext_s(c->ld, NULL, NULL);
+    free(c);
 }
+
+/* Pool thread: a connection bound as bind_dn, or NULL with why. */
+static void *conn_open(void *self, int64_t deadline, char *why, size_t n)
+{
+    const ldap_src *s = self;
+    ldap_conn *c = calloc(1, sizeof *c);
+    int rc = c ? ldap_initialize(&c->ld, s->uris) : LDAP_NO_MEMORY, v3 = LDAP_VERSION3;
+    bool options_ok = false;
+    if (rc == LDAP_SUCCESS) {
+        struct timeval tv = op_timeout(s, deadline);
+        options_ok = ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3) == LDAP_OPT_SUCCESS &&
+                     ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) == LDAP_OPT_SUCCESS &&
+                     ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &tv) == LDAP_OPT_SUCCESS &&
+                     (!s->ssl || set_tls(s, c->ld) == LDAP_OPT_SUCCESS);
+        rc = options_ok ? bind_service(s, c, deadline) : LDAP_PARAM_ERROR;
+    }
+    if (rc == LDAP_SUCCESS)
+        return c;
+    char diag[120] = "";
+    if (c && c->ld)
+        connect_diag(s, c->ld, rc, options_ok, diag, sizeof diag);
+    snprintf(why, n, "%s%s, binding as '%s'", ldap_err2string(rc), diag, s->bind_dn);
+    conn_close(NULL, c);
+    return NULL;
+}
+
+static const moat_connpool_ops ldap_pool_ops = {conn_open, conn_close};
 
 static bool link_broken(int rc)
 {
     return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT;
 }
 
-/* Take a free slot for r (under mu), waiting until the deadline when all
- * are busy; false with why when none came or the server is backing off. */
-static bool take_slot(ldap_req *r, moat_auth_reply *reply)
+/* A connection from the pool for r; false with reply->error when none. */
+static bool get_conn(ldap_req *r, moat_auth_reply *reply)
 {
-    ldap_src *s = r->s;
-    pthread_mutex_lock(&s->mu);
-    for (;;) {
-        ldap_slot *idle = NULL;
-        for (size_t i = 0; i < s->n_slots && !(idle && idle->ld); i++)
-            if (!s->slots[i].busy && (!idle || s->slots[i].ld))
-                idle = &s->slots[i];
-        int64_t now = (int64_t)moat_now_ms();
-        if (idle && !idle->ld && !moat_backoff_ready(&s->bo, now)) {
-            snprintf(reply->why, sizeof reply->why, "LDAP server unreachable, next try in %lld ms",
-                     (long long)(s->bo.until_ms - now));
-            break;
-        }
-        if (idle) {
-            idle->busy = true;
-            r->slot = idle;
-            pthread_mutex_unlock(&s->mu);
-            return true;
-        }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t wait = r->deadline - now;
-        if (wait <= 0) {
-            snprintf(reply->why, sizeof reply->why,
-                     "all %zu LDAP connections busy (auth.ldap.pool)", s->n_slots);
-            break;
-        }
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000)
-            ts.tv_sec++, ts.tv_nsec -= 1000000000;
-        pthread_cond_timedwait(&s->cv, &s->mu, &ts);
-    }
-    pthread_mutex_unlock(&s->mu);
-    reply->error = true;
-    return false;
-}
-
-static void give_slot(ldap_req *r)
-{
-    ldap_src *s = r->s;
-    pthread_mutex_lock(&s->mu);
-    if (s->retired)
-        drop(r->slot);
-    r->slot->busy = false;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* The connect worked or failed: the backoff and its log line. */
-static void note_connect(ldap_req *r, int rc)
-{
-    ldap_src *s = r->s;
-    pthread_mutex_lock(&s->mu);
-    if (rc == LDAP_SUCCESS && moat_backoff_ok(&s->bo))
-        LOG_NOTICE("auth: ldap: %s reachable again", s->uris);
-    else if (rc != LDAP_SUCCESS && moat_backoff_fail(&s->bo, (int64_t)moat_now_ms()))
-        LOG_WARN("auth: ldap: cannot connect and bind to %s as '%s': %s%s; requests fail "
-                 "(auth.on_error) until it is back, retrying with backoff",
-                 s->uris, s->bind_dn, ldap_err2string(rc), r->diag);
-    pthread_mutex_unlock(&s->mu);
-}
-
-/* r's slot connected and bound as bind_dn. */
-static int ready(ldap_req *r)
-{
-    if (!r->slot->ld) {
-        int rc = connect_slot(r);
-        note_connect(r, rc);
-        return rc;
-    }
-    return r->slot->as_user ? bind_service(r) : LDAP_SUCCESS;
+    r->slot = moat_connpool_get(&r->s->pool, r->deadline, (void **)&r->conn, &r->fresh, reply->why,
+                                sizeof reply->why);
+    reply->error = r->slot < 0;
+    return r->slot >= 0;
 }
 
 /* ---- one request ---- */
@@ -422,7 +342,7 @@ typedef struct found {
 
 static void read_entry(ldap_req *r, LDAPMessage *e, const moat_auth_req *rq, found *f)
 {
-    LDAP *ld = r->slot->ld;
+    LDAP *ld = r->conn->ld;
     struct berval **v = ldap_get_values_len(ld, e, r->s->pw_attr);
     for (int i = 0; v && v[i]; i++) {
         f->has_password = true;
@@ -439,33 +359,37 @@ static void read_entry(ldap_req *r, LDAPMessage *e, const moat_auth_req *rq, fou
 static int search(ldap_req *r, const char *filter, const moat_auth_req *rq, found *f)
 {
     char *attrs[] = {SUPERUSER_ATTR, r->s->bind_as_user ? NULL : r->s->pw_attr, NULL};
-    struct timeval tv = op_timeout(r);
+    struct timeval tv = op_timeout(r->s, r->deadline);
     LDAPMessage *res = NULL;
-    int rc = ldap_search_ext_s(r->slot->ld, r->s->device_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 0,
+    int rc = ldap_search_ext_s(r->conn->ld, r->s->device_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 0,
                                NULL, NULL, &tv, 2, &res);
     if (rc == LDAP_SUCCESS || rc == LDAP_SIZELIMIT_EXCEEDED) {
         memset(f, 0, sizeof *f);
-        f->count = ldap_count_entries(r->slot->ld, res);
+        f->count = ldap_count_entries(r->conn->ld, res);
         if (f->count == 1)
-            read_entry(r, ldap_first_entry(r->slot->ld, res), rq, f);
+            read_entry(r, ldap_first_entry(r->conn->ld, res), rq, f);
         rc = LDAP_SUCCESS;
     }
     ldap_msgfree(res);
     return rc;
 }
 
-/* Run the search on a ready connection; once more on a fresh one when a
- * kept connection turns out broken (the server restarted meanwhile). */
-static int search_retry(ldap_req *r, const char *filter, const moat_auth_req *rq, found *f)
+/* Run the search (binding as bind_dn first when a client's bind left the
+ * connection bound as the client); once more on a fresh connection when a
+ * kept one turns out broken (the server restarted meanwhile). -1 when no
+ * connection came for the second try (reply says why). */
+static int search_retry(ldap_req *r, const char *filter, const moat_auth_req *rq, found *f,
+                        moat_auth_reply *reply)
 {
     for (int attempt = 0;; attempt++) {
-        r->fresh = false;
-        int rc = ready(r);
+        int rc = r->conn->as_user ? bind_service(r->s, r->conn, r->deadline) : LDAP_SUCCESS;
         if (rc == LDAP_SUCCESS)
             rc = search(r, filter, rq, f);
         if (!link_broken(rc) || r->fresh || attempt > 0)
             return rc;
-        drop(r->slot);
+        moat_connpool_put(&r->s->pool, r->slot, MOAT_CONN_BROKEN, NULL);
+        if (!get_conn(r, reply))
+            return -1;
     }
 }
 
@@ -479,8 +403,8 @@ static void check_bind(ldap_req *r, const moat_auth_req *rq, moat_auth_reply *re
         snprintf(reply->why, sizeof reply->why, "out of memory");
     } else {
         sprintf(dn, "%s=%s,%s", r->s->user_attr, esc, r->s->device_dn);
-        r->slot->as_user = true;
-        int rc = simple_bind(r, dn, rq->password, rq->password_len);
+        r->conn->as_user = true;
+        int rc = simple_bind(r->s, r->conn, r->deadline, dn, rq->password, rq->password_len);
         if (rc == LDAP_SUCCESS) {
             reply->result = MOAT_AUTH_ALLOW;
         } else if (rc == LDAP_INVALID_CREDENTIALS) {
@@ -490,8 +414,7 @@ static void check_bind(ldap_req *r, const moat_auth_req *rq, moat_auth_reply *re
             reply->error = true;
             snprintf(reply->why, sizeof reply->why, "LDAP bind as the client: %s",
                      ldap_err2string(rc));
-            if (link_broken(rc))
-                drop(r->slot);
+            r->broken = link_broken(rc);
         }
     }
     free(dn);
@@ -546,31 +469,28 @@ static void src_authenticate(void *self, const moat_auth_req *rq, int64_t deadli
         snprintf(reply->why, sizeof reply->why, "out of memory");
         return;
     }
-    if (take_slot(&r, reply)) {
-        found f = {0};
-        int rc = search_retry(&r, filter, rq, &f);
-        if (rc == LDAP_SUCCESS) {
-            answer(&r, rq, &f, reply);
-        } else {
-            reply->error = true;
-            snprintf(reply->why, sizeof reply->why, "LDAP search: %s", ldap_err2string(rc));
-            if (link_broken(rc))
-                drop(r.slot);
-        }
-        give_slot(&r);
-    }
+    found f = {0};
+    int rc = get_conn(&r, reply) ? search_retry(&r, filter, rq, &f, reply) : -1;
     free(filter);
+    if (rc == -1) /* no connection */
+        return;
+    if (rc == LDAP_SUCCESS) {
+        answer(&r, rq, &f, reply);
+    } else {
+        reply->error = true;
+        snprintf(reply->why, sizeof reply->why, "LDAP search: %s", ldap_err2string(rc));
+    }
+    /* a fresh connection that breaks: the server is down (back off) */
+    moat_conn_outcome o = rc == LDAP_SUCCESS && !r.broken ? MOAT_CONN_OK
+                          : !link_broken(rc) && !r.broken ? MOAT_CONN_KEEP
+                          : r.fresh                       ? MOAT_CONN_DOWN
+                                                          : MOAT_CONN_BROKEN;
+    moat_connpool_put(&r.s->pool, r.slot, o, reply->why);
 }
 
 static void src_retire(void *self)
 {
-    ldap_src *s = self;
-    pthread_mutex_lock(&s->mu);
-    s->retired = true;
-    for (size_t i = 0; i < s->n_slots; i++)
-        if (!s->slots[i].busy)
-            drop(&s->slots[i]);
-    pthread_mutex_unlock(&s->mu);
+    moat_connpool_close_idle(&((ldap_src *)self)->pool);
 }
 
 const moat_backend_ops moat_backend_ldap = {
