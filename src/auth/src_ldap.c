@@ -33,9 +33,7 @@
 #include "auth/hash.h"
 #include "auth/ldap_text.h"
 #include "certs/check.h"
-#include "base/log.h"
 #include "conf/conf.h"
-#include "core/loop.h"
 
 #define MAX_USERNAME 1024 /* bytes of a username we search for */
 #define SUPERUSER_ATTR "isSuperuser"
