@@ -222,6 +222,18 @@ def test_ldap_outage(broker_factory, ldap):
     a.close()
 
 
+def test_ldap_down_on_error_ignore(broker_factory, ldap):
+    # nothing listens there: with auth.on_error = ignore the next source decides
+    b = broker_factory(ldap.config_lines(servers="127.0.0.2") + [
+        "allow_anonymous = false", "auth.on_error = ignore", "auth.chain = ldap, builtin",
+        "auth.mnesia.password_hash = plain", "auth.user.1.username = local",
+        "auth.user.1.password = local-pw"])
+    login(b, "local", "local-pw")
+    login(b, "ssha", PLAIN["ssha"], expect_rc=0x87)
+    b.wait_log(r"auth: ldap failed \(server ldap://127\.0\.0\.2:\d+ unreachable.*\); "
+               r"auth\.on_error = ignore: asking the next source")
+
+
 # ---------------------------------------------------------------- JWT
 
 SECRET = "moat-jwt-secret"
