@@ -57,6 +57,18 @@ bool moat_hash_verify(const moat_hash_params *p, const char *pw, size_t pwlen, c
  * or malformed form. */
 bool moat_hash_verify_mosquitto(const char *stored, const char *pw, size_t pwlen);
 
+/* An LDAP userPassword value (RFC 2307 "{SCHEME}data", scheme names in any
+ * case) against pw:
+ *   {SHA} {SHA256} {SHA512} {MD5}            base64 of digest(pw)
+ *   {SSHA} {SSHA256} {SSHA512} {SMD5}        base64 of digest(pw || salt) || salt
+ *   {CRYPT}<crypt string>                    crypt_r: $6$, $5$, $2b$, $y$ ...
+ *   {PBKDF2-SHA1|SHA256|SHA512}<iter>$<salt>$<key>  OpenLDAP's pw-pbkdf2
+ *                                            (adapted base64: '.' for '+')
+ * and a value without a {scheme} is the password in clear text. stored is
+ * len bytes (an LDAP value, not NUL-terminated). False for an unknown
+ * scheme, a malformed value or an empty one. */
+bool moat_hash_verify_ldap(const char *stored, size_t len, const char *pw, size_t pwlen);
+
 /* "md5" -> MOAT_HASH_MD5 ...; false when unknown. */
 bool moat_hash_alg_parse(const char *name, moat_hash_alg *out);
 

@@ -209,6 +209,22 @@ typedef struct moat_conf {
     char auth_redis_acl_cmd[512];         /* auth.redis.acl_cmd, "" = none */
 
     /* -- ldap settings (add below this line) -- */
+    char ldap_servers[512];        /* auth.ldap.servers: hosts, comma-separated; "" = off */
+    uint32_t ldap_port;            /* auth.ldap.port */
+    uint32_t ldap_pool;            /* auth.ldap.pool: connections */
+    char ldap_bind_dn[512];        /* auth.ldap.bind_dn */
+    char ldap_bind_password[256];  /* auth.ldap.bind_password */
+    uint32_t ldap_timeout_ms;      /* auth.ldap.timeout */
+    char ldap_device_dn[512];      /* auth.ldap.device_dn: search base */
+    char ldap_objectclass[128];    /* auth.ldap.match_objectclass */
+    char ldap_username_attr[128];  /* auth.ldap.username.attributetype */
+    char ldap_password_attr[128];  /* auth.ldap.password.attributetype */
+    bool ldap_bind_as_user;        /* auth.ldap.bind_as_user */
+    bool ldap_ssl;                 /* auth.ldap.ssl: ldaps:// */
+    char ldap_ssl_cacertfile[512]; /* auth.ldap.ssl.cacertfile */
+    char ldap_ssl_certfile[512];   /* auth.ldap.ssl.certfile */
+    char ldap_ssl_keyfile[512];    /* auth.ldap.ssl.keyfile */
+    int ldap_ssl_verify;           /* auth.ldap.ssl.verify: moat_conf_verify */
 
     /* -- http settings (add below this line) -- */
     char auth_http_auth_url[1024];         /* auth.http.auth_req(.url), "" = not configured */
@@ -229,6 +245,17 @@ typedef struct moat_conf {
     bool auth_http_pipelining;             /* auth.http.enable_pipelining: accepted, unused */
 
     /* -- jwt settings (add below this line) -- */
+    char jwt_secret[512];         /* auth.jwt.secret: HS256/384/512 key; "" = none */
+    char jwt_pubkey[512];         /* auth.jwt.pubkey: PEM file (RSA or EC P-256); "" = none */
+    int jwt_from;                 /* auth.jwt.from: 0 password, 1 username */
+    bool jwt_verify_claims;       /* auth.jwt.verify_claims */
+    char jwt_claim_username[256]; /* auth.jwt.verify_claims.username */
+    char jwt_claim_clientid[256]; /* auth.jwt.verify_claims.clientid */
+    char jwt_claim_sub[256];      /* auth.jwt.verify_claims.sub */
+    char jwt_claim_iss[256];      /* auth.jwt.verify_claims.iss */
+    char jwt_claim_aud[256];      /* auth.jwt.verify_claims.aud */
+    char jwt_acl_claim[64];       /* auth.jwt.acl_claim_name; "" = no ACL from tokens */
+    uint32_t jwt_leeway_ms;       /* auth.jwt.leeway: clock skew allowed on exp / nbf */
 
     /* -- store settings (add below this line) -- */
 
