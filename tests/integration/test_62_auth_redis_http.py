@@ -115,6 +115,27 @@ def test_redis_acl_cmd_failure_fails_closed(broker_factory, redis_server):
     conn(b, 5, "wt3", username="wt", password=b"wt-pw").close()
 
 
+def test_redis_small_pool_many_logins(broker_factory, redis_server):
+    redis_server.cmd("HSET", "mqtt_user:many", "password", "m-pw")
+    b = broker_factory(redis_lines(redis_server, "auth.redis.pool = 2", "auth.pool_size = 8"))
+    errors = []
+
+    def login(i):
+        try:
+            conn(b, 5, "m%d" % i, username="many", password=b"m-pw").close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=login, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert not errors, errors
+    info = redis_server.cmd("INFO", "clients").decode()
+    # the broker's connections (at most auth.redis.pool) and this one
+    assert int(info.split("connected_clients:")[1].split()[0]) <= 3, info
+
+
 def test_redis_injection_is_one_argument(broker_factory, redis_server):
     r = redis_server
     r.cmd("HSET", "mqtt_user:eve", "password", "eve-pw")
