@@ -10,6 +10,7 @@ import pytest
 
 from authservers import AuthService, RedisServer, auth_service, redis_server  # noqa: F401
 from conftest import free_port, wait_until
+import mqttraw
 from mqttraw import RawClient
 from tlsutil import pki, start_expect_failure  # noqa: F401
 
@@ -196,9 +197,8 @@ def test_redis_down_and_back(broker_factory, tmp_path):
 
     def back():
         c = RawClient(b.port, version=5)
-        c.send(__import__("mqttraw").connect("back", version=5, username="ann",
-                                             password=b"ann-pw"))
-        ok = c.expect(__import__("mqttraw").CONNACK).rc == 0
+        c.send(mqttraw.connect("back", version=5, username="ann", password=b"ann-pw"))
+        ok = c.expect(mqttraw.CONNACK).rc == 0
         c.close()
         return ok
     t = time.monotonic()
@@ -337,6 +337,21 @@ def test_http_down(broker_factory):
     b.wait_log(r"\[warning\] auth\.http: server 127\.0\.0\.1:%d unreachable: .*; "
                r"retrying in 0\.5 s" % dead)
     assert b.log.count("retrying in") == 1
+    # the service comes up: logins recover within the backoff
+    s = AuthService(port=dead)
+    try:
+        s.users = {"u": "p"}
+
+        def ok():
+            c = RawClient(b.port, version=5)
+            c.send(mqttraw.connect("up", version=5, username="u", password=b"p"))
+            rc = c.expect(mqttraw.CONNACK).rc
+            c.close()
+            return rc == 0
+        wait_until(ok, timeout=5, interval=0.2, what="logins through http again")
+        b.wait_log(r"\[notice\] auth\.http: connected again \(server 127\.0\.0\.1:%d\)" % dead)
+    finally:
+        s.stop()
 
 
 def test_http_slow_service(broker_factory, auth_service):
