@@ -170,12 +170,12 @@ static moat_auth_result check_password(redis_be *b, const redisReply *r, const m
         pw = r->elements ? r->element[0] : NULL;
         salt = r->elements > 1 ? r->element[1] : NULL;
     }
-    char num[32];
+    char num[32], snum[32];
     const char *stored = reply_str(pw, num, sizeof num);
     if (!stored)
         return MOAT_AUTH_IGNORE;
     moat_hash_params hp = b->hp;
-    hp.salt = reply_str(salt, num, sizeof num);
+    hp.salt = reply_str(salt, snum, sizeof snum);
     if (moat_hash_verify(&hp, rq->password ? rq->password : "", rq->password_len, stored))
         return MOAT_AUTH_ALLOW;
     snprintf(reply->why, sizeof reply->why, "wrong password");
@@ -194,9 +194,9 @@ static moat_acl *acl_of(const redisReply *r, char *why, size_t n)
 {
     moat_acl *a = moat_acl_new();
     for (size_t i = 0; a && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        char num[32];
-        const char *topic = reply_str(r->element[i], num, sizeof num);
-        const char *acc = reply_str(r->element[i + 1], num, sizeof num);
+        char tnum[32], anum[32];
+        const char *topic = reply_str(r->element[i], tnum, sizeof tnum);
+        const char *acc = reply_str(r->element[i + 1], anum, sizeof anum);
         unsigned bits =
             acc && acc[0] >= '1' && acc[0] <= '3' && !acc[1] ? (unsigned)(acc[0] - '0') : 0;
         /* EMQX 4: 1 subscribe, 2 publish, 3 both */
