@@ -74,6 +74,11 @@ typedef struct moat_backend_ops {
      * clock, core/loop.h). reply is zeroed by the caller. */
     void (*authenticate)(void *self, const moat_auth_req *rq, int64_t deadline_ms,
                          moat_auth_reply *reply);
+    /* Optional (NULL: not supported): fetch only the client's own rules
+     * again, no password involved, for acl_cache_ttl refreshes. reply->acl
+     * as with authenticate (NULL: no rules now); reply->error on failure
+     * (the client keeps its old rules). */
+    void (*acl)(void *self, const moat_auth_req *rq, int64_t deadline_ms, moat_auth_reply *reply);
     /* Close idle connections: this self was replaced by a reload (SIGHUP)
      * and gets no new requests; requests in flight still complete. May be
      * NULL. */

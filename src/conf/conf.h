@@ -124,6 +124,9 @@ typedef struct moat_listener_conf {
     char proxy_address_header[64];
     char proxy_port_header[64];
     char trusted_proxies[1024];
+    /* Authentication (MQTT types): "" / 0 = the global settings apply */
+    char auth_chain[256];
+    int allow_anonymous; /* 0 = allow_anonymous; else moat_anon + 1 */
     /* PROXY protocol (every type) */
     bool proxy_protocol;
     uint32_t proxy_protocol_timeout_ms;
@@ -171,16 +174,21 @@ typedef struct moat_conf {
     uint32_t sys_interval_ms;  /* broker.sys_interval, 0 disables $SYS */
     moat_anon allow_anonymous; /* allow_anonymous */
     /* auth (src/auth) */
-    char auth_chain[256];     /* auth.chain: source names in order */
-    int auth_password_hash;   /* auth.mnesia.password_hash: moat_hash_alg */
-    char password_file[512];  /* password_file: mosquitto_passwd format, "" = none */
-    char acl_file[512];       /* acl_file: EMQX 4 acl.conf syntax, "" = none */
-    int acl_nomatch;          /* acl_nomatch: moat_acl_nomatch */
-    int acl_deny_action;      /* acl_deny_action: moat_acl_deny_action */
-    int auth_on_error;        /* auth.on_error: moat_auth_on_error */
-    uint32_t auth_timeout_ms; /* auth.timeout: a backend's answer, queue included */
-    uint32_t auth_pool_size;  /* auth.pool_size: threads for blocking backends */
-    uint32_t auth_queue_max;  /* auth.queue_max: requests waiting for a thread */
+    char auth_chain[256];      /* auth.chain: source names in order */
+    int auth_password_hash;    /* auth.mnesia.password_hash: moat_hash_alg */
+    char password_file[512];   /* password_file: mosquitto_passwd format, "" = none */
+    char acl_file[512];        /* acl_file: EMQX 4 acl.conf syntax, "" = none */
+    int acl_nomatch;           /* acl_nomatch: moat_acl_nomatch */
+    int acl_deny_action;       /* acl_deny_action: moat_acl_deny_action */
+    uint32_t acl_cache_ttl_ms; /* acl_cache_ttl: backend rules fetched again after; 0 never */
+    int auth_on_error;         /* auth.on_error: moat_auth_on_error */
+    uint32_t auth_timeout_ms;  /* auth.timeout: a backend's answer, queue included */
+    uint32_t auth_pool_size;   /* auth.pool_size: threads for blocking backends */
+    uint32_t auth_queue_max;   /* auth.queue_max: requests waiting for a thread */
+    uint32_t ban_max_failures; /* auth.ban.max_failures: 0 = failed logins never ban */
+    uint32_t ban_window_ms;    /* auth.ban.window */
+    uint32_t ban_duration_ms;  /* auth.ban.duration */
+    char ban_exempt[1024];     /* auth.ban.exempt: CIDR list never banned by address */
     /* External backends (src/auth/backend.h): one block each, below. */
     /* -- backend settings: begin -- */
 

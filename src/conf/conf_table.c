@@ -83,6 +83,13 @@ static const conf_enum_value peer_ids[] = {
     {NULL, 0},
 };
 
+/* A listener's allow_anonymous: the global value, or its own (moat_anon + 1). */
+static const conf_enum_value listener_anon_modes[] = {{"global", 0},
+                                                      {"loopback", MOAT_ANON_LOOPBACK + 1},
+                                                      {"true", MOAT_ANON_TRUE + 1},
+                                                      {"false", MOAT_ANON_FALSE + 1},
+                                                      {NULL, 0}};
+
 static const conf_enum_value anon_modes[] = {
     {"loopback", MOAT_ANON_LOOPBACK},
     {"true", MOAT_ANON_TRUE},
@@ -125,6 +132,11 @@ static bool check_chain(const char *v, char *msg, size_t n)
         return false;
     }
     return true;
+}
+
+static bool check_chain_or_empty(const char *v, char *msg, size_t n)
+{
+    return !v[0] || check_chain(v, msg, n);
 }
 
 static bool check_cidrs(const char *v, char *msg, size_t n)
@@ -354,6 +366,48 @@ const conf_option conf_options[] = {
      .def = "10000",
      .desc = "Backend requests that may wait for a thread; beyond, a request fails at once "
              "(auth.on_error)."},
+    {.name = "auth.ban.max_failures",
+     .type = CONF_UINT,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_max_failures),
+     .min = 0,
+     .max = 1000000,
+     .def = "10",
+     .desc = "Failed logins (wrong password) within auth.ban.window that ban the client id, and "
+             "the client's address, for auth.ban.duration: a banned client is refused before any "
+             "source is asked (v5 CONNACK 0x8A, v3 5). 0: failed logins never ban. The ban list "
+             "is in the HTTP API (/api/v1/banned)."},
+    {.name = "auth.ban.window",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_window_ms),
+     .min = SEC,
+     .max = DAY,
+     .scale = 1,
+     .def = "1m",
+     .desc = "The window over which failed logins are counted."},
+    {.name = "auth.ban.duration",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_duration_ms),
+     .min = SEC,
+     .max = 30 * DAY,
+     .scale = 1,
+     .def = "5m",
+     .desc = "How long a ban for failed logins lasts."},
+    {.name = "auth.ban.exempt",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_exempt),
+     .check = check_cidrs,
+     .def = "127.0.0.0/8, ::1",
+     .desc = "Addresses and networks (CIDR, comma-separated) never banned by address, such as "
+             "a NAT gateway many devices share; their client ids are still counted. Empty: "
+             "none."},
     /* -- backend keys: begin -- */
 
     /* -- pgsql keys (add below this line) -- */
@@ -704,6 +758,18 @@ const conf_option conf_options[] = {
      .values = acl_nomatch_modes,
      .def = "allow",
      .desc = "What happens when no rule of acl_file matches: allow or deny."},
+    {.name = "acl_cache_ttl",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(acl_cache_ttl_ms),
+     .min = 0,
+     .max = DAY,
+     .scale = 1,
+     .def = "1m",
+     .desc = "How long the rules a backend gave a client at CONNECT (acl_query, acl_cmd) are "
+             "trusted; then they are fetched again in the background while the client keeps "
+             "its old ones. 0: fetched once per connection."},
     {.name = "acl_deny_action",
      .type = CONF_ENUM,
      .section = CONF_SEC_AUTH,
@@ -1013,6 +1079,28 @@ const conf_option conf_options[] = {
              "empty: the header is ignored, whoever sends it."},
 #undef WS_OPT
 #undef WS_TYPES
+
+    /* authentication, per listener */
+    {.name = "auth_chain",
+     .type = CONF_STRING,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER | CONF_RELOAD,
+     MQTT_TYPES,
+     LISTENER(auth_chain),
+     .check = check_chain_or_empty,
+     .def = "",
+     .desc = "This listener's own authentication chain (same form as auth.chain), such as "
+             "builtin on a loopback listener and pgsql on the public one. Empty: auth.chain."},
+    {.name = "allow_anonymous",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER | CONF_RELOAD,
+     MQTT_TYPES,
+     LISTENER(allow_anonymous),
+     .values = listener_anon_modes,
+     .def = "global",
+     .desc = "Clients no source knows, on this listener: true, false, loopback, or global "
+             "(the top-level allow_anonymous)."},
 
     /* PROXY protocol (every listener type) */
     {.name = "proxy_protocol",
