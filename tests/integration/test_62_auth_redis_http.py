@@ -137,6 +137,22 @@ def test_redis_small_pool_many_logins(broker_factory, redis_server):
     assert int(info.split("connected_clients:")[1].split()[0]) <= 3, info
 
 
+def test_redis_acl_refresh(broker_factory, redis_server):
+    r = redis_server
+    r.cmd("HSET", "mqtt_user:rf", "password", "rf-pw")
+    r.cmd("HSET", "mqtt_acl:rf", "r/1", "3")
+    b = broker_factory(redis_lines(r, "acl_nomatch = deny", "acl_cache_ttl = 1s"))
+    c = conn(b, 5, "rf", username="rf", password=b"rf-pw")
+    assert c.subscribe([("r/1", 0), ("r/2", 0)]).codes == [0, 0x87]
+    r.cmd("HSET", "mqtt_acl:rf", "r/2", "1")
+    r.cmd("HDEL", "mqtt_acl:rf", "r/1")
+    # fetched again (acl_cmd, no password) once the rules are older than 1 s
+    wait_until(lambda: c.subscribe([("r/2", 0)]).codes == [0], timeout=5, interval=0.3,
+               what="the new rules from redis")
+    assert c.subscribe([("r/1", 0)]).codes == [0x87]
+    c.close()
+
+
 def test_redis_injection_is_one_argument(broker_factory, redis_server):
     r = redis_server
     r.cmd("HSET", "mqtt_user:eve", "password", "eve-pw")
