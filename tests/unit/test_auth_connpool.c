@@ -44,79 +44,89 @@ static int64_t soon(int ms)
     return (int64_t)moat_now_ms() + ms;
 }
 
-static void test_lazy_and_reuse(void)
-{
-    fake f = {.up = true};
+/* A pool over a fake server, and what the last take said. */
+typedef struct fx {
+    fake f;
     moat_connpool p;
     char why[300];
-    void *c;
     bool fresh;
-    CHECK_EQ(moat_connpool_init(&p, "auth.test", "127.0.0.1:1", 2, &fake_ops, &f), MOAT_OK);
-    CHECK_EQ(f.opened, 0); /* nothing before the first request */
-    int s = moat_connpool_get(&p, soon(100), &c, &fresh, why, sizeof why);
-    CHECK(s >= 0 && fresh && f.opened == 1);
-    moat_connpool_put(&p, s, MOAT_CONN_OK, NULL);
-    int s2 = moat_connpool_get(&p, soon(100), &c, &fresh, why, sizeof why);
-    CHECK(s2 == s && !fresh && f.opened == 1); /* kept and reused */
-    moat_connpool_put(&p, s2, MOAT_CONN_BROKEN, NULL);
-    CHECK_EQ(f.closed, 1);
-    s = moat_connpool_get(&p, soon(100), &c, &fresh, why, sizeof why);
-    CHECK(s >= 0 && fresh && f.opened == 2);
-    moat_connpool_put(&p, s, MOAT_CONN_KEEP, NULL);
-    moat_connpool_close_idle(&p);
-    CHECK_EQ(f.closed, 2);
-    moat_connpool_destroy(&p);
-    CHECK_EQ(f.closed, 2);
+} fx;
+
+static void fx_init(fx *x, bool up, uint32_t size)
+{
+    memset(x, 0, sizeof *x);
+    x->f.up = up;
+    CHECK_EQ(moat_connpool_init(&x->p, "auth.test", "127.0.0.1:1", size, &fake_ops, &x->f),
+             MOAT_OK);
+}
+
+/* A slot, waiting at most ms; -1 none. */
+static int take(fx *x, int ms)
+{
+    void *c;
+    return moat_connpool_get(&x->p, soon(ms), &c, &x->fresh, x->why, sizeof x->why);
+}
+
+static void test_lazy_and_reuse(void)
+{
+    fx x;
+    fx_init(&x, true, 2);
+    CHECK_EQ(x.f.opened, 0); /* nothing before the first request */
+    int s = take(&x, 100);
+    CHECK(s >= 0 && x.fresh && x.f.opened == 1);
+    moat_connpool_put(&x.p, s, MOAT_CONN_OK, NULL);
+    int s2 = take(&x, 100);
+    CHECK(s2 == s && !x.fresh && x.f.opened == 1); /* kept and reused */
+    moat_connpool_put(&x.p, s2, MOAT_CONN_BROKEN, NULL);
+    CHECK_EQ(x.f.closed, 1);
+    s = take(&x, 100);
+    CHECK(s >= 0 && x.fresh && x.f.opened == 2);
+    moat_connpool_put(&x.p, s, MOAT_CONN_KEEP, NULL);
+    moat_connpool_close_idle(&x.p);
+    CHECK_EQ(x.f.closed, 2);
+    moat_connpool_destroy(&x.p);
+    CHECK_EQ(x.f.closed, 2);
 }
 
 static void test_size_and_deadline(void)
 {
-    fake f = {.up = true};
-    moat_connpool p;
-    char why[300];
-    void *c;
-    bool fresh;
-    CHECK_EQ(moat_connpool_init(&p, "auth.test", "127.0.0.1:1", 2, &fake_ops, &f), MOAT_OK);
-    int a = moat_connpool_get(&p, soon(100), &c, &fresh, why, sizeof why);
-    int b = moat_connpool_get(&p, soon(100), &c, &fresh, why, sizeof why);
+    fx x;
+    fx_init(&x, true, 2);
+    int a = take(&x, 100), b = take(&x, 100);
     CHECK(a >= 0 && b >= 0 && a != b);
     uint64_t t = moat_now_ms();
-    CHECK_EQ(moat_connpool_get(&p, soon(150), &c, &fresh, why, sizeof why), -1);
+    CHECK_EQ(take(&x, 150), -1);
     CHECK(moat_now_ms() - t >= 140); /* waited for a slot until the deadline */
-    CHECK(strstr(why, "all 2 connections busy") != NULL);
-    moat_connpool_put(&p, a, MOAT_CONN_OK, NULL);
-    moat_connpool_put(&p, b, MOAT_CONN_OK, NULL);
-    CHECK_EQ(f.opened, 2);
-    moat_connpool_destroy(&p);
-    CHECK_EQ(f.closed, 2);
+    CHECK(strstr(x.why, "all 2 connections busy") != NULL);
+    moat_connpool_put(&x.p, a, MOAT_CONN_OK, NULL);
+    moat_connpool_put(&x.p, b, MOAT_CONN_OK, NULL);
+    CHECK_EQ(x.f.opened, 2);
+    moat_connpool_destroy(&x.p);
+    CHECK_EQ(x.f.closed, 2);
 }
 
 static void test_backoff(void)
 {
-    fake f = {.up = false};
-    moat_connpool p;
-    char why[300];
-    void *c;
-    bool fresh;
-    CHECK_EQ(moat_connpool_init(&p, "auth.test", "127.0.0.1:1", 4, &fake_ops, &f), MOAT_OK);
-    CHECK_EQ(moat_connpool_get(&p, soon(100), &c, &fresh, why, sizeof why), -1);
-    CHECK(strstr(why, "unreachable: Connection refused") != NULL);
+    fx x;
+    fx_init(&x, false, 4);
+    CHECK_EQ(take(&x, 100), -1);
+    CHECK(strstr(x.why, "unreachable: Connection refused") != NULL);
     /* within the 0.5 s window: refused at once, no connect tried */
-    f.up = true;
-    CHECK_EQ(moat_connpool_get(&p, soon(100), &c, &fresh, why, sizeof why), -1);
-    CHECK(strstr(why, "next try in") != NULL);
-    CHECK_EQ(f.opened, 0);
+    x.f.up = true;
+    CHECK_EQ(take(&x, 100), -1);
+    CHECK(strstr(x.why, "next try in") != NULL);
+    CHECK_EQ(x.f.opened, 0);
     usleep(550 * 1000);
-    int s = moat_connpool_get(&p, soon(100), &c, &fresh, why, sizeof why);
-    CHECK(s >= 0 && f.opened == 1);
-    moat_connpool_put(&p, s, MOAT_CONN_OK, NULL);
-    CHECK(!p.backoff.down);
+    int s = take(&x, 100);
+    CHECK(s >= 0 && x.f.opened == 1);
+    moat_connpool_put(&x.p, s, MOAT_CONN_OK, NULL);
+    CHECK(!x.p.backoff.down);
     /* a request that finds the server gone: DOWN closes and backs off */
-    s = moat_connpool_get(&p, soon(100), &c, &fresh, why, sizeof why);
-    moat_connpool_put(&p, s, MOAT_CONN_DOWN, "Connection reset");
-    CHECK(p.backoff.down && f.closed == 1);
-    CHECK_EQ(moat_connpool_get(&p, soon(100), &c, &fresh, why, sizeof why), -1);
-    moat_connpool_destroy(&p);
+    s = take(&x, 100);
+    moat_connpool_put(&x.p, s, MOAT_CONN_DOWN, "Connection reset");
+    CHECK(x.p.backoff.down && x.f.closed == 1);
+    CHECK_EQ(take(&x, 100), -1);
+    moat_connpool_destroy(&x.p);
 }
 
 typedef struct racer {
@@ -151,15 +161,14 @@ static void *race(void *arg)
 
 static void test_threads(void)
 {
-    fake f = {.up = true};
-    moat_connpool p;
-    CHECK_EQ(moat_connpool_init(&p, "auth.test", "127.0.0.1:1", 3, &fake_ops, &f), MOAT_OK);
+    fx x;
+    fx_init(&x, true, 3);
     pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     int in_use = 0, max_in_use = 0;
     pthread_t th[6];
     racer r[6];
     for (int i = 0; i < 6; i++) {
-        r[i] = (racer){&p, &in_use, &max_in_use, &mu, 0};
+        r[i] = (racer){&x.p, &in_use, &max_in_use, &mu, 0};
         pthread_create(&th[i], NULL, race, &r[i]);
     }
     int ok = 0;
@@ -169,8 +178,8 @@ static void test_threads(void)
     }
     CHECK_EQ(ok, 1200);
     CHECK(max_in_use <= 3);
-    CHECK(f.opened <= 3);
-    moat_connpool_destroy(&p);
+    CHECK(x.f.opened <= 3);
+    moat_connpool_destroy(&x.p);
 }
 
 int main(void)
