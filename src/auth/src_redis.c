@@ -170,12 +170,12 @@ static moat_auth_result check_password(redis_be *b, const redisReply *r, const m
         pw = r->elements ? r->element[0] : NULL;
         salt = r->elements > 1 ? r->element[1] : NULL;
     }
-    char num[32];
+    char num[32], snum[32];
     const char *stored = reply_str(pw, num, sizeof num);
     if (!stored)
         return MOAT_AUTH_IGNORE;
     moat_hash_params hp = b->hp;
-    hp.salt = reply_str(salt, num, sizeof num);
+    hp.salt = reply_str(salt, snum, sizeof snum);
     if (moat_hash_verify(&hp, rq->password ? rq->password : "", rq->password_len, stored))
         return MOAT_AUTH_ALLOW;
     snprintf(reply->why, sizeof reply->why, "wrong password");
@@ -194,9 +194,9 @@ static moat_acl *acl_of(const redisReply *r, char *why, size_t n)
 {
     moat_acl *a = moat_acl_new();
     for (size_t i = 0; a && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        char num[32];
-        const char *topic = reply_str(r->element[i], num, sizeof num);
-        const char *acc = reply_str(r->element[i + 1], num, sizeof num);
+        char tnum[32], anum[32];
+        const char *topic = reply_str(r->element[i], tnum, sizeof tnum);
+        const char *acc = reply_str(r->element[i + 1], anum, sizeof anum);
         unsigned bits =
             acc && acc[0] >= '1' && acc[0] <= '3' && !acc[1] ? (unsigned)(acc[0] - '0') : 0;
         /* EMQX 4: 1 subscribe, 2 publish, 3 both */
@@ -211,23 +211,14 @@ static moat_acl *acl_of(const redisReply *r, char *why, size_t n)
     return a;
 }
 
-/* After ALLOW: superuser (when super_cmd cannot tell: not one), else the
- * client's own ACL. Rules that cannot be fetched fail the login
- * (reply->error, auth.on_error decides) rather than letting the client in
- * under acl_nomatch alone. */
-static void after_allow(redis_call *k, moat_auth_reply *reply)
+/* The client's own rules from acl_cmd into reply->acl (NULL: none). Rules
+ * that cannot be fetched fail the request (reply->error, auth.on_error
+ * decides) rather than leaving the client to acl_nomatch alone. */
+static void fetch_acl(redis_call *k, moat_auth_reply *reply)
 {
     redisReply *r = NULL;
     char why[200] = "";
-    if (k->b->super_cmd.n && k->slot >= 0 &&
-        run_cmd(k, &k->b->super_cmd, &r, why, sizeof why) == CALL_REPLY) {
-        reply->superuser = is_true(r);
-        freeReplyObject(r);
-        r = NULL;
-    }
-    if (reply->superuser || !k->b->acl_cmd.n)
-        return;
-    call_res cr = k->slot < 0 ? CALL_FAILED : run_cmd(k, &k->b->acl_cmd, &r, why, sizeof why);
+    call_res cr = run_cmd(k, &k->b->acl_cmd, &r, why, sizeof why);
     if (cr == CALL_REPLY && r->type == REDIS_REPLY_ERROR) {
         snprintf(reply->why, sizeof reply->why, "acl_cmd: %.*s", (int)r->len, r->str);
         reply->error = true;
@@ -236,28 +227,63 @@ static void after_allow(redis_call *k, moat_auth_reply *reply)
         snprintf(reply->why, sizeof reply->why, "acl_cmd: out of memory");
         reply->error = true;
     } else if (cr == CALL_FAILED) {
-        snprintf(reply->why, sizeof reply->why, "acl_cmd: %.180s",
-                 why[0] ? why : "connection lost");
+        snprintf(reply->why, sizeof reply->why, "acl_cmd: %.180s", why);
         reply->error = true;
     }
     freeReplyObject(r);
+}
+
+/* After ALLOW: superuser (when super_cmd cannot tell: not one), else the
+ * client's own ACL. */
+static void after_allow(redis_call *k, moat_auth_reply *reply)
+{
+    redisReply *r = NULL;
+    char why[200];
+    if (k->b->super_cmd.n && run_cmd(k, &k->b->super_cmd, &r, why, sizeof why) == CALL_REPLY) {
+        reply->superuser = is_true(r);
+        freeReplyObject(r);
+    }
+    if (reply->superuser || !k->b->acl_cmd.n)
+        return;
+    if (k->slot < 0) {
+        snprintf(reply->why, sizeof reply->why, "acl_cmd: connection lost");
+        reply->error = true;
+        return;
+    }
+    fetch_acl(k, reply);
+}
+
+/* A connection for a request on b, by deadline_ms (shortened by
+ * query_timeout); false with reply->error when none can be had. */
+static bool call_begin(redis_be *b, const moat_auth_req *rq, int64_t deadline_ms, redis_call *k,
+                       moat_auth_reply *reply)
+{
+    int64_t now = (int64_t)moat_now_ms();
+    if (b->query_timeout_ms && now + b->query_timeout_ms < deadline_ms)
+        deadline_ms = now + b->query_timeout_ms;
+    *k = (redis_call){b, rq, deadline_ms, NULL, -1, false};
+    k->slot = moat_connpool_get(&b->pool, deadline_ms, (void **)&k->ctx, &k->fresh, reply->why,
+                                sizeof reply->why);
+    reply->error = k->slot < 0;
+    return k->slot >= 0;
+}
+
+/* The connection back, unless a failure already gave it back. */
+static void call_end(redis_call *k, const moat_auth_reply *reply)
+{
+    if (k->slot >= 0)
+        moat_connpool_put(&k->b->pool, k->slot, reply->error ? MOAT_CONN_KEEP : MOAT_CONN_OK, NULL);
 }
 
 static void redis_authenticate(void *self, const moat_auth_req *rq, int64_t deadline_ms,
                                moat_auth_reply *reply)
 {
     redis_be *b = self;
-    if (b->query_timeout_ms && (int64_t)moat_now_ms() + b->query_timeout_ms < deadline_ms)
-        deadline_ms = (int64_t)moat_now_ms() + b->query_timeout_ms;
-    redis_call k = {b, rq, deadline_ms, NULL, -1, false};
+    redis_call k;
     if (moat_tmpl_uses(&b->auth_cmd, 'u') && !rq->username)
         return; /* IGNORE: not a client this backend can look up */
-    k.slot = moat_connpool_get(&b->pool, deadline_ms, (void **)&k.ctx, &k.fresh, reply->why,
-                               sizeof reply->why);
-    if (k.slot < 0) {
-        reply->error = true;
+    if (!call_begin(b, rq, deadline_ms, &k, reply))
         return;
-    }
     redisReply *r = NULL;
     call_res cr = run_cmd(&k, &b->auth_cmd, &r, reply->why, sizeof reply->why);
     if (cr == CALL_REPLY && r->type == REDIS_REPLY_ERROR) {
@@ -271,8 +297,19 @@ static void redis_authenticate(void *self, const moat_auth_req *rq, int64_t dead
         reply->error = true;
     }
     freeReplyObject(r);
-    if (k.slot >= 0)
-        moat_connpool_put(&b->pool, k.slot, reply->error ? MOAT_CONN_KEEP : MOAT_CONN_OK, NULL);
+    call_end(&k, reply);
+}
+
+/* acl_cache_ttl: the rules again, without the password. */
+static void redis_acl(void *self, const moat_auth_req *rq, int64_t deadline_ms,
+                      moat_auth_reply *reply)
+{
+    redis_be *b = self;
+    redis_call k;
+    if (!b->acl_cmd.n || !call_begin(b, rq, deadline_ms, &k, reply))
+        return;
+    fetch_acl(&k, reply);
+    call_end(&k, reply);
 }
 
 /* ---- life cycle ---- */
@@ -377,6 +414,7 @@ const moat_backend_ops moat_backend_redis = {
     .configured = redis_configured,
     .create = redis_create,
     .authenticate = redis_authenticate,
+    .acl = redis_acl,
     .retire = redis_retire,
     .destroy = redis_destroy,
 };

@@ -135,6 +135,10 @@ static moat_tmpl_res expand_one(const char *s, const moat_auth_req *rq, bool str
 moat_tmpl_res moat_tmpl_expand(const moat_tmpl *t, const moat_auth_req *rq, bool strict,
                                moat_buf *out, size_t *off, size_t *len)
 {
+    /* Room up front: out->data is never NULL (even when every value is
+     * empty), and a short password is not left behind by a realloc. */
+    if (moat_buf_reserve(out, 256))
+        return MOAT_TMPL_NOMEM;
     for (size_t i = 0; i < t->n; i++) {
         off[i] = out->len;
         moat_tmpl_res r = expand_one(t->v[i].value, rq, strict, out);

@@ -59,7 +59,8 @@ typedef enum moat_tmpl_res {
 /* Append the value of every item of t for rq to out, one after the other;
  * item i lies at out->data + off[i], len[i] bytes (arrays of t->n). With
  * strict, a placeholder rq has no value for gives MOAT_TMPL_MISSING; else
- * it expands to "". Values may hold the password: the caller wipes out. */
+ * it expands to "". out->data is not NULL afterwards, even when every value
+ * is empty. Values may hold the password: the caller wipes out. */
 moat_tmpl_res moat_tmpl_expand(const moat_tmpl *t, const moat_auth_req *rq, bool strict,
                                moat_buf *out, size_t *off, size_t *len);
 

@@ -129,7 +129,7 @@ class AuthService:
       "500"     HTTP 500;  "slow"  sleeps delay seconds first.
     /super: 200 when the username is in superusers, else 403."""
 
-    def __init__(self, tls=None):
+    def __init__(self, tls=None, port=0):
         self.users = {}
         self.superusers = set()
         self.mode = "status"
@@ -171,7 +171,7 @@ class AuthService:
                 self.end_headers()
                 self.wfile.write(out)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         if tls:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -179,7 +179,7 @@ class AuthService:
             self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.scheme = "https" if tls else "http"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def url(self, path="/auth"):

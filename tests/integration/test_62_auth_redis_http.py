@@ -10,6 +10,7 @@ import pytest
 
 from authservers import AuthService, RedisServer, auth_service, redis_server  # noqa: F401
 from conftest import free_port, wait_until
+import mqttraw
 from mqttraw import RawClient
 from tlsutil import pki, start_expect_failure  # noqa: F401
 
@@ -115,6 +116,43 @@ def test_redis_acl_cmd_failure_fails_closed(broker_factory, redis_server):
     conn(b, 5, "wt3", username="wt", password=b"wt-pw").close()
 
 
+def test_redis_small_pool_many_logins(broker_factory, redis_server):
+    redis_server.cmd("HSET", "mqtt_user:many", "password", "m-pw")
+    b = broker_factory(redis_lines(redis_server, "auth.redis.pool = 2", "auth.pool_size = 8"))
+    errors = []
+
+    def login(i):
+        try:
+            conn(b, 5, "m%d" % i, username="many", password=b"m-pw").close()
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=login, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert not errors, errors
+    info = redis_server.cmd("INFO", "clients").decode()
+    # the broker's connections (at most auth.redis.pool) and this one
+    assert int(info.split("connected_clients:")[1].split()[0]) <= 3, info
+
+
+def test_redis_acl_refresh(broker_factory, redis_server):
+    r = redis_server
+    r.cmd("HSET", "mqtt_user:rf", "password", "rf-pw")
+    r.cmd("HSET", "mqtt_acl:rf", "r/1", "3")
+    b = broker_factory(redis_lines(r, "acl_nomatch = deny", "acl_cache_ttl = 1s"))
+    c = conn(b, 5, "rf", username="rf", password=b"rf-pw")
+    assert c.subscribe([("r/1", 0), ("r/2", 0)]).codes == [0, 0x87]
+    r.cmd("HSET", "mqtt_acl:rf", "r/2", "1")
+    r.cmd("HDEL", "mqtt_acl:rf", "r/1")
+    # fetched again (acl_cmd, no password) once the rules are older than 1 s
+    wait_until(lambda: c.subscribe([("r/2", 0)]).codes == [0], timeout=5, interval=0.3,
+               what="the new rules from redis")
+    assert c.subscribe([("r/1", 0)]).codes == [0x87]
+    c.close()
+
+
 def test_redis_injection_is_one_argument(broker_factory, redis_server):
     r = redis_server
     r.cmd("HSET", "mqtt_user:eve", "password", "eve-pw")
@@ -175,9 +213,8 @@ def test_redis_down_and_back(broker_factory, tmp_path):
 
     def back():
         c = RawClient(b.port, version=5)
-        c.send(__import__("mqttraw").connect("back", version=5, username="ann",
-                                             password=b"ann-pw"))
-        ok = c.expect(__import__("mqttraw").CONNACK).rc == 0
+        c.send(mqttraw.connect("back", version=5, username="ann", password=b"ann-pw"))
+        ok = c.expect(mqttraw.CONNACK).rc == 0
         c.close()
         return ok
     t = time.monotonic()
@@ -316,6 +353,21 @@ def test_http_down(broker_factory):
     b.wait_log(r"\[warning\] auth\.http: server 127\.0\.0\.1:%d unreachable: .*; "
                r"retrying in 0\.5 s" % dead)
     assert b.log.count("retrying in") == 1
+    # the service comes up: logins recover within the backoff
+    s = AuthService(port=dead)
+    try:
+        s.users = {"u": "p"}
+
+        def ok():
+            c = RawClient(b.port, version=5)
+            c.send(mqttraw.connect("up", version=5, username="u", password=b"p"))
+            rc = c.expect(mqttraw.CONNACK).rc
+            c.close()
+            return rc == 0
+        wait_until(ok, timeout=5, interval=0.2, what="logins through http again")
+        b.wait_log(r"\[notice\] auth\.http: connected again \(server 127\.0\.0\.1:%d\)" % dead)
+    finally:
+        s.stop()
 
 
 def test_http_slow_service(broker_factory, auth_service):

@@ -68,6 +68,15 @@ static void test_placeholders(void)
     CHECK_EQ(moat_tmpl_parse("x:%C", ' ', false, "ucaCd", &t, why, sizeof why), MOAT_OK);
     CHECK_EQ(joined(&t, &alice, true, out, sizeof out), MOAT_TMPL_MISSING);
     moat_tmpl_free(&t);
+    /* every value empty: still a buffer to point into */
+    CHECK_EQ(moat_tmpl_parse("%u", ' ', false, "ucaCd", &t, why, sizeof why), MOAT_OK);
+    moat_auth_req empty = {.username = "", .client_id = ""};
+    moat_buf b = MOAT_BUF_INIT;
+    size_t off[1], len[1];
+    CHECK_EQ(moat_tmpl_expand(&t, &empty, true, &b, off, len), MOAT_TMPL_OK);
+    CHECK(b.data != NULL && len[0] == 0);
+    moat_buf_free(&b);
+    moat_tmpl_free(&t);
     /* an empty address counts as none */
     CHECK_EQ(moat_tmpl_parse("%a", ' ', false, "ucaCd", &t, why, sizeof why), MOAT_OK);
     CHECK_EQ(joined(&t, &bare, true, out, sizeof out), MOAT_TMPL_MISSING);
