@@ -2,6 +2,8 @@
 /* The authentication chain (see auth.h), its local sources
  *   builtin      auth.user.N / auth.client.N from the configuration
  *   passwd_file  a Mosquitto password file (password_file)
+ * (with auth.mnesia.password_hash = argon2id the built-in entries go to the
+ * store backend instead, src_store.c: their check must run on the pool)
  * which are read once, when the moat_auth is built, and the external
  * backends (backend.h), run on the worker pool; plus the ACL file. */
 #include "auth/auth.h"
@@ -136,6 +138,8 @@ static moat_err cred_from_conf(cred *c, moat_hash_alg alg, const char *pw)
 
 static moat_err load_conf_creds(cred_set *s, const moat_conf_cred *v, moat_hash_alg alg)
 {
+    if (alg == MOAT_HASH_ARGON2ID)
+        return MOAT_OK; /* too slow for a loop: the store source checks these (src_store.c) */
     for (size_t i = 0; i < MOAT_AUTH_MAX_ENTRIES; i++) {
         if (!v[i].id[0])
             continue;
@@ -604,6 +608,8 @@ static void run_chain(const moat_auth *a, size_t i, const moat_auth_client *cl,
             out->superuser = r == MOAT_AUTH_ALLOW && super;
             return;
         }
+        if (s->be->knows && !s->be->knows(s->self, cl->username, cl->client_id))
+            continue;
         job *j = done ? job_new(cl) : NULL;
         moat_err e = MOAT_ENOMEM;
         if (j) {

@@ -197,6 +197,7 @@ typedef struct moat_conf {
     /* -- jwt settings (add below this line) -- */
 
     /* -- store settings (add below this line) -- */
+    bool auth_store_enable; /* auth.store.enable: the built-in user store (auth/userdb.h) */
 
     /* -- backend settings: end -- */
     moat_conf_cred auth_users[MOAT_AUTH_MAX_ENTRIES];   /* auth.user.N.* */
