@@ -446,6 +446,22 @@ void moat_auth_retire(moat_auth *a)
             a->chain[i].be->retire(a->chain[i].self);
 }
 
+static bool conf_has_creds(const moat_conf *c)
+{
+    for (size_t i = 0; i < MOAT_AUTH_MAX_ENTRIES; i++)
+        if (c->auth_users[i].id[0] || c->auth_clients[i].id[0])
+            return true;
+    return false;
+}
+
+static bool has_store(const moat_auth *a)
+{
+    for (size_t i = 0; i < a->n_sources; i++)
+        if (a->chain[i].be == &moat_backend_store)
+            return true;
+    return false;
+}
+
 moat_err moat_auth_new(const moat_conf *c, moat_pool *pool, moat_auth **out, char *err,
                        size_t errlen)
 {
@@ -471,6 +487,13 @@ moat_err moat_auth_new(const moat_conf *c, moat_pool *pool, moat_auth **out, cha
     chain_build cb = {a, c, err, errlen, MOAT_OK};
     if (is_auto(c->auth_chain) ? !add_auto(&cb) : !each_name(c->auth_chain, add_source, &cb)) {
         e = cb.e ? cb.e : MOAT_EINVAL;
+        goto fail;
+    }
+    if (alg == MOAT_HASH_ARGON2ID && conf_has_creds(c) && !has_store(a)) {
+        snprintf(err, errlen,
+                 "auth.mnesia.password_hash = argon2id: auth.user.N / auth.client.N are then "
+                 "checked by the store source, which auth.chain leaves out (add store to it)");
+        e = MOAT_EINVAL;
         goto fail;
     }
     *out = a;

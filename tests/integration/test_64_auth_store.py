@@ -242,3 +242,11 @@ def test_connect_storm_does_not_stall(broker_factory):
     print("storm: worst round trip %.3f s" % worst)
     assert worst < 0.25, "a connected client stalled %.3f s" % worst
     watcher.close()
+
+
+def test_argon2id_config_needs_store(broker_factory):
+    from tlsutil import start_expect_failure
+    rc, log = start_expect_failure(broker_factory, [
+        "auth.chain = builtin", "auth.mnesia.password_hash = argon2id",
+        "auth.user.1.username = cfg", "auth.user.1.password = $argon2id$v=19$m=8,t=1,p=1$x$y"])
+    assert rc != 0 and "add store to it" in log
