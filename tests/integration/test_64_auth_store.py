@@ -25,15 +25,15 @@ def ctl(conf, *args, input=None):
                           text=True, timeout=30, input=input)
 
 
-def conn(b, client_id, user=None, pw=None, version=5, expect_rc=0):
+def conn(b, client_id, user=None, pw=None, version=5, expect_rc=0, timeout=10.0):
     c = RawClient(b.port, version=version)
-    c.connect(client_id, expect_rc=expect_rc, username=user,
+    c.connect(client_id, expect_rc=expect_rc, timeout=timeout, username=user,
               password=pw.encode() if pw is not None else None)
     return c
 
 
-def ok(b, client_id, user, pw, version=5):
-    conn(b, client_id, user, pw, version).close()
+def ok(b, client_id, user, pw, version=5, timeout=10.0):
+    conn(b, client_id, user, pw, version, timeout=timeout).close()
 
 
 def refused(b, client_id, user, pw, version=5, rc=None):
@@ -220,7 +220,9 @@ def test_connect_storm_does_not_stall(broker_factory):
 
     def one(i):
         try:
-            ok(b, "s%d" % i, "u%d" % (i % 5), "p%d" % (i % 5))
+            # 50 argon2id checks share the pool's threads (and, on a small
+            # machine running other tests, the CPU): generous CONNACK wait
+            ok(b, "s%d" % i, "u%d" % (i % 5), "p%d" % (i % 5), timeout=60)
             results.append(i)
         except Exception as e:  # noqa: BLE001 - reported below
             errors.append(repr(e))
@@ -232,15 +234,17 @@ def test_connect_storm_does_not_stall(broker_factory):
     while any(t.is_alive() for t in threads):
         t0 = time.monotonic()
         watcher.publish("storm/echo", b"x")
-        watcher.recv_publish(timeout=5)
+        watcher.recv_publish(timeout=10)
         worst = max(worst, time.monotonic() - t0)
     for t in threads:
         t.join()
     assert not errors, errors[:3]
     assert len(results) == 50
-    # argon2id runs on the auth pool, not on the loop serving this client
+    # argon2id runs on the auth pool, not on the loop serving this client: were
+    # it on the loops, the watcher's loop would run some 25 checks of ~30 ms
+    # back to back
     print("storm: worst round trip %.3f s" % worst)
-    assert worst < 0.25, "a connected client stalled %.3f s" % worst
+    assert worst < 0.5, "a connected client stalled %.3f s" % worst
     watcher.close()
 
 
