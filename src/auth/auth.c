@@ -2,6 +2,8 @@
 /* The authentication chain (see auth.h), its local sources
  *   builtin      auth.user.N / auth.client.N from the configuration
  *   passwd_file  a Mosquitto password file (password_file)
+ * (with auth.mnesia.password_hash = argon2id the built-in entries go to the
+ * store backend instead, src_store.c: their check must run on the pool)
  * which are read once, when the moat_auth is built, and the external
  * backends (backend.h), run on the worker pool; plus the ACL file. */
 #include "auth/auth.h"
@@ -147,6 +149,8 @@ static moat_err cred_from_conf(cred *c, moat_hash_alg alg, const char *pw)
 
 static moat_err load_conf_creds(cred_set *s, const moat_conf_cred *v, moat_hash_alg alg)
 {
+    if (alg == MOAT_HASH_ARGON2ID)
+        return MOAT_OK; /* too slow for a loop: the store source checks these (src_store.c) */
     for (size_t i = 0; i < MOAT_AUTH_MAX_ENTRIES; i++) {
         if (!v[i].id[0])
             continue;
@@ -475,6 +479,22 @@ void moat_auth_retire(moat_auth *a)
             a->src[i].be->retire(a->src[i].self);
 }
 
+static bool conf_has_creds(const moat_conf *c)
+{
+    for (size_t i = 0; i < MOAT_AUTH_MAX_ENTRIES; i++)
+        if (c->auth_users[i].id[0] || c->auth_clients[i].id[0])
+            return true;
+    return false;
+}
+
+static bool has_store(const moat_auth *a)
+{
+    for (size_t i = 0; i < a->n_src; i++)
+        if (a->src[i].be == &moat_backend_store)
+            return true;
+    return false;
+}
+
 moat_err moat_auth_new(const moat_conf *c, moat_pool *pool, moat_auth **out, char *err,
                        size_t errlen)
 {
@@ -517,6 +537,13 @@ moat_err moat_auth_new(const moat_conf *c, moat_pool *pool, moat_auth **out, cha
             e = cb.e ? cb.e : MOAT_EINVAL;
             goto fail;
         }
+    }
+    if (alg == MOAT_HASH_ARGON2ID && conf_has_creds(c) && !has_store(a)) {
+        snprintf(err, errlen,
+                 "auth.mnesia.password_hash = argon2id: auth.user.N / auth.client.N are then "
+                 "checked by the store source, which auth.chain leaves out (add store to it)");
+        e = MOAT_EINVAL;
+        goto fail;
     }
     *out = a;
     return MOAT_OK;
@@ -668,6 +695,8 @@ static void run_chain(const moat_auth *a, size_t i, const moat_auth_client *cl,
             out->superuser = r == MOAT_AUTH_ALLOW && super;
             return;
         }
+        if (s->be->knows && !s->be->knows(s->self, cl->username, cl->client_id))
+            continue;
         job *j = done ? job_new(cl) : NULL;
         moat_err e = MOAT_ENOMEM;
         if (j) {

@@ -84,6 +84,12 @@ typedef struct moat_backend_ops {
      * NULL. */
     void (*retire)(void *self);
     void (*destroy)(void *self);
+    /* Optional (NULL: every request goes to the pool). Called on an event
+     * loop, so it must answer at once without blocking: false when this
+     * backend certainly does not know the client, which the chain then
+     * treats as IGNORE without queueing a request. For a backend with
+     * local data (the user store: a lookup in a memory map). */
+    bool (*knows)(void *self, const char *username, const char *client_id);
 } moat_backend_ops;
 
 /* The value of a placeholder for rq, as EMQX 4 names them: %u username,

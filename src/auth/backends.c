@@ -20,7 +20,7 @@ const moat_backend_ops *const moat_backends[] = {
     /* (jwt) */
     &moat_backend_jwt,
     /* (store) */
-    /* &moat_backend_store, */
+    &moat_backend_store,
     /* (end) */
     NULL,
 };

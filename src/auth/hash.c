@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Password hashes: see hash.h. OpenSSL computes the digests, libcrypt
- * bcrypt; this file only arranges inputs and compares outputs. */
+ * bcrypt, libargon2 argon2id; this file only arranges inputs and compares
+ * outputs. */
 #include "auth/hash.h"
 
+#include <argon2.h>
 #include <crypt.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #define MAX_DIGEST 64 /* SHA-512 */
 #define MAX_DKLEN 256 /* pbkdf2 output we accept */
@@ -114,6 +117,42 @@ static bool verify_crypt(const char *pw, size_t pwlen, const char *stored, const
     return ok;
 }
 
+moat_err moat_hash_argon2id_new(const char *pw, size_t pwlen, char *out, size_t outlen)
+{
+    uint8_t salt[MOAT_ARGON2_SALT];
+    if (!pwlen)
+        return MOAT_EINVAL;
+    if (outlen < argon2_encodedlen(MOAT_ARGON2_T, MOAT_ARGON2_M_KIB, MOAT_ARGON2_P,
+                                   MOAT_ARGON2_SALT, MOAT_ARGON2_HASH, Argon2_id))
+        return MOAT_ELIMIT;
+    if (RAND_bytes(salt, sizeof salt) != 1)
+        return MOAT_EIO;
+    int rc = argon2id_hash_encoded(MOAT_ARGON2_T, MOAT_ARGON2_M_KIB, MOAT_ARGON2_P, pw, pwlen, salt,
+                                   sizeof salt, MOAT_ARGON2_HASH, out, outlen);
+    OPENSSL_cleanse(salt, sizeof salt);
+    return rc == ARGON2_OK                        ? MOAT_OK
+           : rc == ARGON2_MEMORY_ALLOCATION_ERROR ? MOAT_ENOMEM
+                                                  : MOAT_EINVAL;
+}
+
+/* The m=, t=, p= of a PHC string, to refuse parameters that would make one
+ * check cost a server's memory (libargon2 itself only checks its own far
+ * wider limits). */
+static bool argon2_params_sane(const char *stored)
+{
+    unsigned long m = 0, t = 0, p = 0;
+    const char *q = strstr(stored, "$m=");
+    if (strncmp(stored, "$argon2id$", 10) || !q ||
+        sscanf(q, "$m=%lu,t=%lu,p=%lu$", &m, &t, &p) != 3)
+        return false;
+    return m >= 8 && m <= 1024ul * 1024 && t >= 1 && t <= 64 && p >= 1 && p <= 16;
+}
+
+bool moat_hash_verify_argon2id(const char *stored, const char *pw, size_t pwlen)
+{
+    return argon2_params_sane(stored) && argon2id_verify(stored, pw, pwlen) == ARGON2_OK;
+}
+
 bool moat_hash_verify(const moat_hash_params *p, const char *pw, size_t pwlen, const char *stored)
 {
     size_t sl = strlen(stored);
@@ -123,6 +162,8 @@ bool moat_hash_verify(const moat_hash_params *p, const char *pw, size_t pwlen, c
         return sl == pwlen && CRYPTO_memcmp(stored, pw, sl) == 0;
     if (p->alg == MOAT_HASH_BCRYPT)
         return verify_crypt(pw, pwlen, stored, "$2");
+    if (p->alg == MOAT_HASH_ARGON2ID)
+        return moat_hash_verify_argon2id(stored, pw, pwlen);
     char hex[2 * MAX_DKLEN + 1], low[2 * MAX_DKLEN + 1];
     if (moat_hash_hex(p, pw, pwlen, hex, sizeof hex) != MOAT_OK || sl != strlen(hex))
         return false;
@@ -280,8 +321,8 @@ bool moat_hash_verify_ldap(const char *stored, size_t len, const char *pw, size_
 
 bool moat_hash_alg_parse(const char *name, moat_hash_alg *out)
 {
-    static const char *const names[] = {"plain",  "md5",    "sha",   "sha256",
-                                        "sha512", "pbkdf2", "bcrypt"};
+    static const char *const names[] = {"plain",  "md5",    "sha",    "sha256",
+                                        "sha512", "pbkdf2", "bcrypt", "argon2id"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (!strcmp(name, names[i])) {
             *out = (moat_hash_alg)i;
@@ -321,7 +362,8 @@ bool moat_hash_spec_parse(const char *spec, moat_hash_params *out, char *why, si
         k++;
     memset(out, 0, sizeof *out);
     static const char *const expected =
-        "expected plain, md5, sha, sha256, sha512 or bcrypt, optionally with a salt before or "
+        "expected plain, md5, sha, sha256, sha512, bcrypt or argon2id, optionally with a salt "
+        "before or "
         "after (salt,sha256 or sha256,salt), or pbkdf2,<mac>,<iterations>,<key bytes>";
     if (*p || k == 0)
         goto bad;

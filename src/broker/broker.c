@@ -533,10 +533,13 @@ moat_err moat_broker_run(moat_broker *b)
     for (uint32_t i = 1; i < b->n_workers; i++)
         pthread_join(b->workers[i].thread, NULL);
     /* Backend requests under way finish (bounded by auth.timeout); their
-     * answers are dropped, as no loop runs any more. */
+     * answers are dropped, as no loop runs any more. Answers posted just
+     * before the loops stopped are run here, and let their connections go. */
     atomic_store(&b->auth_draining, true);
     moat_pool_free(b->auth_pool);
     b->auth_pool = NULL;
+    for (uint32_t i = 0; i < b->n_workers; i++)
+        moat_loop_run_posted(b->workers[i].loop);
     for (uint32_t i = 0; i < b->n_workers; i++)
         close_all(&b->workers[i]);
     moat_store_sync(b->store);

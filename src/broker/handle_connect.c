@@ -523,7 +523,8 @@ static void auth_resumed(moat_loop *l, void *arg)
     (void)l;
     auth_wait *w = arg;
     moat_conn *c = w->c;
-    if (c->state != CS_AUTH || !c->ident || c->ident->wait != w) { /* closed meanwhile */
+    if (c->state != CS_AUTH || !c->ident || c->ident->wait != w ||
+        atomic_load(&c->worker->b->auth_draining)) { /* closed meanwhile, or stopping */
         wait_free(w);
         conn_unref(c);
         return;

@@ -258,6 +258,7 @@ typedef struct moat_conf {
     uint32_t jwt_leeway_ms;       /* auth.jwt.leeway: clock skew allowed on exp / nbf */
 
     /* -- store settings (add below this line) -- */
+    bool auth_store_enable; /* auth.store.enable: the built-in user store (auth/userdb.h) */
 
     /* -- backend settings: end -- */
     moat_conf_cred auth_users[MOAT_AUTH_MAX_ENTRIES];   /* auth.user.N.* */

@@ -98,13 +98,10 @@ static const conf_enum_value anon_modes[] = {
 };
 
 static const conf_enum_value hash_algs[] = {
-    {"plain", MOAT_HASH_PLAIN},
-    {"md5", MOAT_HASH_MD5},
-    {"sha", MOAT_HASH_SHA},
-    {"sha256", MOAT_HASH_SHA256},
-    {"sha512", MOAT_HASH_SHA512},
-    {"bcrypt", MOAT_HASH_BCRYPT},
-    {NULL, 0},
+    {"plain", MOAT_HASH_PLAIN},       {"md5", MOAT_HASH_MD5},
+    {"sha", MOAT_HASH_SHA},           {"sha256", MOAT_HASH_SHA256},
+    {"sha512", MOAT_HASH_SHA512},     {"bcrypt", MOAT_HASH_BCRYPT},
+    {"argon2id", MOAT_HASH_ARGON2ID}, {NULL, 0},
 };
 
 static const conf_enum_value acl_nomatch_modes[] = {
@@ -896,6 +893,17 @@ const conf_option conf_options[] = {
      .desc = "Clock skew allowed when checking exp and nbf."},
 
     /* -- store keys (add below this line) -- */
+    {.name = "auth.store.enable",
+     .type = CONF_BOOL,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_store_enable),
+     .def = "on",
+     .desc = "The built-in user store (store in auth.chain): users and client ids added with "
+             "moat ctl users|clients or the HTTP API (/api/v1/auth/users, /api/v1/auth/clients), "
+             "kept in node.data_dir/auth_store.mdb with argon2id hashes. A client it does not "
+             "know costs one in-memory lookup; one it knows is checked on the auth worker "
+             "pool."},
 
     /* -- backend keys: end -- */
     {.name = "auth.user.N.username",
@@ -944,7 +952,9 @@ const conf_option conf_options[] = {
      .values = hash_algs,
      .def = "sha256",
      .desc = "How auth.user.N.password and auth.client.N.password are written: plain (clear "
-             "text), or the unsalted hex digest md5, sha, sha256, sha512, or a bcrypt string."},
+             "text), or the unsalted hex digest md5, sha, sha256, sha512, a bcrypt string, or an "
+             "argon2id PHC string ($argon2id$v=19$m=...; checked on the auth worker pool by the "
+             "store source, which then answers for these entries too)."},
     {.name = "password_file",
      .type = CONF_STRING,
      .section = CONF_SEC_AUTH,

@@ -24,7 +24,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static void resp_json(http_resp *rs, int status, cJSON *j)
+void resp_json(http_resp *rs, int status, cJSON *j)
 {
     char *text = cJSON_PrintUnformatted(j);
     rs->status = text ? status : 500;
@@ -336,7 +336,7 @@ static void resp_list(http_resp *rs, cJSON *arr, long page, long limit, long cou
 }
 
 /* A path's remainder after prefix, %XX-decoded, into out (NUL-terminated). */
-static size_t path_rest(const http_req *rq, size_t prefix, char *out, size_t cap)
+size_t path_rest(const http_req *rq, size_t prefix, char *out, size_t cap)
 {
     if (prefix >= rq->h->path.len) {
         out[0] = 0;
@@ -924,6 +924,8 @@ void api_handle(const http_req *rq, http_resp *rs)
     } else if (path_is(rq, "/api/v1/banned") ||
                (rq->h->path.len > 15 && !memcmp(rq->h->path.p, "/api/v1/banned/", 15))) {
         banned(rq, rs, user);
+    } else if (rq->h->path.len >= 13 && !memcmp(rq->h->path.p, "/api/v1/auth/", 13)) {
+        users_api(rq, rs, user);
     } else if (path_is(rq, "/metrics") && get) {
         metrics(rq, rs);
     } else {
