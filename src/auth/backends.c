@@ -7,6 +7,8 @@
 
 /* One line per backend, in the order auth.chain = auto asks them. */
 const moat_backend_ops *const moat_backends[] = {
+    /* (store): the local store first, then the servers */
+    &moat_backend_store,
     /* (pgsql) */
     /* &moat_backend_pgsql, */
     /* (mysql) */
@@ -20,7 +22,6 @@ const moat_backend_ops *const moat_backends[] = {
     /* (jwt) */
     &moat_backend_jwt,
     /* (store) */
-    &moat_backend_store,
     /* (end) */
     NULL,
 };
