@@ -8,9 +8,9 @@
 /* One line per backend, in the order auth.chain = auto asks them. */
 const moat_backend_ops *const moat_backends[] = {
     /* (pgsql) */
-    /* &moat_backend_pgsql, */
+    &moat_backend_pgsql,
     /* (mysql) */
-    /* &moat_backend_mysql, */
+    &moat_backend_mysql,
     /* (redis) */
     /* &moat_backend_redis, */
     /* (ldap) */

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The MySQL / MariaDB backend (auth.mysql.*, EMQX 4's emqx_auth_mysql keys)
+ * over MariaDB Connector/C. Each query is a prepared statement (prepared
+ * once per connection) whose ? parameters carry the client's values. The
+ * deadline is kept by the library's timeouts: the connect timeout from the
+ * time left, read and write timeouts from auth.mysql.query_timeout (at most
+ * auth.timeout), in whole seconds; a timed-out connection is dropped. The
+ * rest (pool, backoff, the order of the queries) is sql_backend.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <errmsg.h>
+#include <mysql.h>
+
+#include "auth/backend.h"
+#include "auth/sql_backend.h"
+#include "conf/conf.h"
+#include "core/loop.h"
+
+typedef struct my_conn {
+    MYSQL *m;
+    MYSQL_STMT *st[MOAT_SQL_Q__COUNT]; /* prepared on first use */
+} my_conn;
+
+static unsigned seconds_up(int64_t ms)
+{
+    return ms <= 1000 ? 1 : (unsigned)((ms + 999) / 1000);
+}
+
+static const char *opt(const char *v)
+{
+    return v[0] ? v : NULL;
+}
+
+static void *my_open(const moat_sql_target *t, int64_t deadline_ms, char *why, size_t n)
+{
+    const struct moat_conf_sql *s = t->s;
+    my_conn *mc = calloc(1, sizeof *mc);
+    if (!mc || !(mc->m = mysql_init(NULL))) {
+        free(mc);
+        snprintf(why, n, "out of memory");
+        return NULL;
+    }
+    unsigned ct = seconds_up(deadline_ms - (int64_t)moat_now_ms());
+    unsigned rw = seconds_up(t->query_timeout_ms);
+    mysql_options(mc->m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
+    mysql_options(mc->m, MYSQL_OPT_READ_TIMEOUT, &rw);
+    mysql_options(mc->m, MYSQL_OPT_WRITE_TIMEOUT, &rw);
+    mysql_options(mc->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (s->ssl) {
+        my_bool on = 1, verify = s->ssl_cacertfile[0] != '\0';
+        mysql_ssl_set(mc->m, opt(s->ssl_keyfile), opt(s->ssl_certfile), opt(s->ssl_cacertfile),
+                      NULL, NULL);
+        mysql_options(mc->m, MYSQL_OPT_SSL_ENFORCE, &on);
+        mysql_options(mc->m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+    }
+    if (!mysql_real_connect(mc->m, t->host, s->username, s->password, opt(s->database), t->port,
+                            NULL, 0)) {
+        snprintf(why, n, "%s", mysql_error(mc->m));
+        mysql_close(mc->m);
+        free(mc);
+        return NULL;
+    }
+    return mc;
+}
+
+static void my_close(void *conn)
+{
+    my_conn *mc = conn;
+    for (int i = 0; i < MOAT_SQL_Q__COUNT; i++)
+        if (mc->st[i])
+            mysql_stmt_close(mc->st[i]);
+    mysql_close(mc->m);
+    free(mc);
+}
+
+/* A failed statement: its message, and whether the connection went with it
+ * (client-side errors: lost, timed out). The statement is prepared again
+ * next time. */
+static bool my_fail(my_conn *mc, int which, bool *broken, char *why, size_t n)
+{
+    MYSQL_STMT *st = mc->st[which];
+    unsigned no = st ? mysql_stmt_errno(st) : mysql_errno(mc->m);
+    snprintf(why, n, "%s", st ? mysql_stmt_error(st) : mysql_error(mc->m));
+    *broken = no >= CR_MIN_ERROR;
+    if (st)
+        mysql_stmt_close(st);
+    mc->st[which] = NULL;
+    return false;
+}
+
+static MYSQL_STMT *my_prepare(my_conn *mc, int which, const moat_sql_tmpl *q)
+{
+    if (mc->st[which])
+        return mc->st[which];
+    MYSQL_STMT *st = mysql_stmt_init(mc->m);
+    my_bool on = 1;
+    if (!st)
+        return NULL;
+    mc->st[which] = st;
+    if (mysql_stmt_prepare(st, q->text, strlen(q->text)))
+        return NULL;
+    mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on); /* sizes the buffers below */
+    return st;
+}
+
+/* One fetched cell into the result; a value longer than its buffer is read
+ * again whole. */
+static moat_err my_cell(MYSQL_STMT *st, MYSQL_BIND *b, size_t row, size_t col, moat_sql_result *r)
+{
+    if (*b->is_null)
+        return MOAT_OK;
+    if (*b->length <= b->buffer_length)
+        return moat_sql_result_set(r, row, col, b->buffer, *b->length);
+    MYSQL_BIND big = *b;
+    big.buffer_length = *b->length;
+    if (!(big.buffer = malloc(big.buffer_length)))
+        return MOAT_ENOMEM;
+    moat_err e = mysql_stmt_fetch_column(st, &big, (unsigned)col, 0)
+                     ? MOAT_EIO
+                     : moat_sql_result_set(r, row, col, big.buffer, *b->length);
+    free(big.buffer);
+    return e;
+}
+
+typedef struct my_out {
+    MYSQL_BIND b[64];
+    unsigned long len[64];
+    my_bool null[64];
+} my_out;
+
+/* The stored rows of st into *out. */
+static moat_err my_rows(MYSQL_STMT *st, moat_sql_result **out)
+{
+    MYSQL_RES *meta = mysql_stmt_result_metadata(st);
+    size_t cols = meta ? mysql_num_fields(meta) : 0, rows = meta ? mysql_stmt_num_rows(st) : 0;
+    MYSQL_FIELD *f = meta ? mysql_fetch_fields(meta) : NULL;
+    my_out *o = calloc(1, sizeof *o);
+    moat_err e =
+        o && cols <= 64 && (*out = moat_sql_result_new(rows, cols)) ? MOAT_OK : MOAT_ENOMEM;
+    for (size_t c = 0; !e && c < cols; c++) {
+        o->b[c] = (MYSQL_BIND){.buffer_type = MYSQL_TYPE_STRING,
+                               .buffer_length = (f[c].max_length > 64 ? f[c].max_length : 64) + 1,
+                               .length = &o->len[c],
+                               .is_null = &o->null[c]};
+        if (!(o->b[c].buffer = malloc(o->b[c].buffer_length)) ||
+            moat_sql_result_set(*out, c, SIZE_MAX, f[c].name, strlen(f[c].name)))
+            e = MOAT_ENOMEM;
+    }
+    if (!e && cols && mysql_stmt_bind_result(st, o->b))
+        e = MOAT_EIO;
+    for (size_t row = 0; !e && cols && row < rows; row++) {
+        int rc = mysql_stmt_fetch(st);
+        if (rc == 1 || rc == MYSQL_NO_DATA)
+            e = MOAT_EIO;
+        for (size_t c = 0; !e && c < cols; c++)
+            e = my_cell(st, &o->b[c], row, c, *out);
+    }
+    for (size_t c = 0; o && c < cols && c < 64; c++)
+        free(o->b[c].buffer);
+    free(o);
+    if (meta)
+        mysql_free_result(meta);
+    mysql_stmt_free_result(st);
+    return e;
+}
+
+static bool my_query(void *conn, int which, const moat_sql_tmpl *q, const char *const *vals,
+                     const size_t *lens, int64_t deadline_ms, moat_sql_result **out, bool *broken,
+                     char *why, size_t n)
+{
+    (void)deadline_ms; /* kept by the read/write timeouts */
+    my_conn *mc = conn;
+    MYSQL_STMT *st = my_prepare(mc, which, q);
+    MYSQL_BIND in[MOAT_SQL_MAX_PARAMS];
+    memset(in, 0, sizeof in);
+    for (size_t i = 0; i < q->n_params; i++) {
+        in[i].buffer_type = vals[i] ? MYSQL_TYPE_STRING : MYSQL_TYPE_NULL;
+        in[i].buffer = (void *)vals[i];
+        in[i].buffer_length = vals[i] ? lens[i] : 0;
+    }
+    if (!st || (q->n_params && mysql_stmt_bind_param(st, in)) || mysql_stmt_execute(st) ||
+        mysql_stmt_store_result(st))
+        return my_fail(mc, which, broken, why, n);
+    moat_err e = my_rows(st, out);
+    if (e == MOAT_EIO)
+        return my_fail(mc, which, broken, why, n);
+    if (e)
+        snprintf(why, n, "out of memory");
+    return e == MOAT_OK;
+}
+
+/* Not thread-safe by itself, and mysql_init would call it on a pool
+ * thread. */
+static bool my_init(void)
+{
+    return mysql_library_init(0, NULL, NULL) == 0;
+}
+
+static const moat_sql_driver my_driver = {
+    .name = "mysql",
+    .style = MOAT_SQL_QMARK,
+    .default_port = 3306,
+    .init = my_init,
+    .open = my_open,
+    .query = my_query,
+    .close = my_close,
+};
+
+static bool my_configured(const moat_conf *c)
+{
+    return c->mysql.server[0] != '\0';
+}
+
+static moat_err my_create(const moat_conf *c, void **self, char *err, size_t errlen)
+{
+    return moat_sql_backend_new(&my_driver, c, &c->mysql, self, err, errlen);
+}
+
+const moat_backend_ops moat_backend_mysql = {
+    .name = "mysql",
+    .configured = my_configured,
+    .create = my_create,
+    .authenticate = moat_sql_backend_auth,
+    .retire = moat_sql_backend_retire,
+    .destroy = moat_sql_backend_free,
+};
