@@ -17,13 +17,26 @@
 #include "conf/conf.h"
 #include "core/loop.h"
 
-/* The library's message on one line, without its trailing newline. */
+/* The library's message on one line: its newlines and tabs become one
+ * space, the trailing newline goes. */
 static void pg_why(const char *msg, char *why, size_t n)
 {
-    snprintf(why, n, "%s", msg && msg[0] ? msg : "unknown error");
-    for (char *p = why; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = *(p + 1) ? ' ' : '\0';
+    size_t o = 0;
+    bool space = false;
+    if (!msg || !msg[0])
+        msg = "unknown error";
+    for (; *msg && o + 1 < n; msg++) {
+        bool blank = *msg == '\n' || *msg == '\r' || *msg == '\t' || *msg == ' ';
+        if (blank) {
+            space = o > 0;
+            continue;
+        }
+        if (space && o + 2 < n)
+            why[o++] = ' ';
+        space = false;
+        why[o++] = *msg;
+    }
+    why[o] = '\0';
 }
 
 /* Wait for fd to be readable (or writable) until deadline: 1 ready, 0 the
