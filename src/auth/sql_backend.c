@@ -213,8 +213,8 @@ typedef struct request {
 } request;
 
 /* Run query which; NULL when it failed (reply->error set). A connection
- * that had been idle may have died with the server: then one retry on a
- * fresh connection. */
+ * that had been idle may have died with the server (restarted, or closed
+ * an idle session): then one retry on a fresh connection, time allowing. */
 static moat_sql_result *run(request *r, int which)
 {
     moat_sql_backend *b = r->b;
@@ -229,7 +229,8 @@ static moat_sql_result *run(request *r, int which)
                           sizeof why))
             return res;
         moat_sql_result_free(res);
-        bool retry = broken && r->reused;
+        /* Not after a timeout: the retry would have no time left. */
+        bool retry = broken && r->reused && (int64_t)moat_now_ms() < r->deadline;
         if (broken) {
             give(b, r->conn, true);
             r->conn = NULL;

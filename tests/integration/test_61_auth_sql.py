@@ -6,6 +6,8 @@ acl_query rows, an injection attempt, a server that goes away and comes
 back, a query slower than auth.timeout."""
 import hashlib
 import re
+import signal
+import subprocess
 import time
 import warnings
 
@@ -142,6 +144,44 @@ def test_superuser_and_acl_rows(db, broker_factory, version):
     b.wait_log(r"auth\.%s: acl_query row \d+ for client dev-1 skipped: access is '9'" % db.name)
     a.close()
     r.close()
+
+
+DB_ERRORS = {"pgsql": r'password authentication failed for user "moat"',
+             "mysql": r"Access denied for user 'moat'"}
+
+
+def test_bad_db_password_and_reload(db, broker_factory):
+    lines = db.conf_lines(password_hash="plain")
+    b = broker_factory([l for l in lines if ".password =" not in l] +
+                       ["auth.%s.password = not-the-Password" % db.name])
+    refused(b, 0x88, username="alice", password=b"alice-pw")
+    b.wait_log(r"auth\.%s: server \S+ unreachable: .*%s" % (db.name, DB_ERRORS[db.name]))
+    assert "not-the-Password" not in b.log
+    # SIGHUP with the right password: a new backend (the old one retires)
+    b.extra = lines
+    b.write_config()
+    b.signal(signal.SIGHUP)
+    b.wait_log(r"SIGHUP: configuration reloaded")
+    conn(b, username="alice", password=b"alice-pw").close()
+
+
+@pytest.mark.parametrize("line, says", [
+    ("auth.pgsql.password_hash = sha3", "auth.pgsql.password_hash"),
+    ("auth.mysql.password_hash = pbkdf2,sha256,0,20", "auth.mysql.password_hash"),
+    ("auth.pgsql.auth_query = select password from u where name = '%x'", "unknown placeholder %x"),
+    ("auth.mysql.acl_query = select * from a where u = '%u", "not closed"),
+    ("auth.pgsql.super_query = select 1 where u = $1", "parameter marker"),
+    ("auth.mysql.auth_query = select 1 where u = 'id-%u'", "inside the longer string"),
+    ("auth.pgsql.server = db:99999", "auth.pgsql.server"),
+])
+def test_config_errors_named(tmp_path, line, says):
+    from conftest import moat_bin
+    f = tmp_path / "m.conf"
+    f.write_text(line + "\n")
+    r = subprocess.run([moat_bin(), "--check-config", "-c", str(f)], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode != 0
+    assert "m.conf:1" in r.stderr + r.stdout and says in r.stderr + r.stdout, r.stderr
 
 
 SLOW = {
