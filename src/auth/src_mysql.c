@@ -33,6 +33,8 @@ static const char *opt(const char *v)
     return v[0] ? v : NULL;
 }
 
+static void my_close(void *conn);
+
 static void *my_open(const moat_sql_target *t, int64_t deadline_ms, char *why, size_t n)
 {
     const struct moat_conf_sql *s = t->s;
@@ -60,6 +62,13 @@ static void *my_open(const moat_sql_target *t, int64_t deadline_ms, char *why, s
         snprintf(why, n, "%s", mysql_error(mc->m));
         mysql_close(mc->m);
         free(mc);
+        return NULL;
+    }
+    /* Connector/C 3.3 quietly goes on in clear text when the server offers
+     * no TLS, SSL_ENFORCE or not: check. */
+    if (s->ssl && !mysql_get_ssl_cipher(mc->m)) {
+        snprintf(why, n, "the server does not offer TLS, but auth.mysql.ssl is on");
+        my_close(mc);
         return NULL;
     }
     return mc;

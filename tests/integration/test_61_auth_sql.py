@@ -165,6 +165,13 @@ def test_bad_db_password_and_reload(db, broker_factory):
     conn(b, username="alice", password=b"alice-pw").close()
 
 
+def test_ssl_required(db, broker_factory):
+    """auth.<db>.ssl = on against a server without TLS: refused, and said why."""
+    b = broker_factory(db.conf_lines(password_hash="plain", ssl="on"))
+    refused(b, 0x88, username="alice", password=b"alice-pw")
+    b.wait_log(r"auth\.%s: server \S+ unreachable: .*(SSL|TLS|ssl|tls)" % db.name)
+
+
 @pytest.mark.parametrize("line, says", [
     ("auth.pgsql.password_hash = sha3", "auth.pgsql.password_hash"),
     ("auth.mysql.password_hash = pbkdf2,sha256,0,20", "auth.mysql.password_hash"),
