@@ -31,8 +31,30 @@ def _wait(pred, timeout, what):
         time.sleep(0.1)
 
 
+def _openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True,
+                   timeout=30)
+
+
+def make_certs(d):
+    """A CA (ca.pem), a server certificate for 127.0.0.1 signed by it
+    (server.pem, server.key) and a CA that signed nothing (other-ca.pem)."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+             "-subj", "/CN=moat test database CA", cwd=d)
+    _openssl("req", "-x509", *ec, "-keyout", "other-ca.key", "-out", "other-ca.pem", "-days",
+             "2", "-subj", "/CN=some other CA", cwd=d)
+    _openssl("req", *ec, "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1",
+             cwd=d)
+    with open(os.path.join(d, "ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "ext", cwd=d)
+
+
 class _Server:
-    """What both servers share: a tmp dir, a port, a process to stop."""
+    """What both servers share: a tmp dir, a port, a process to stop. Both
+    offer TLS (optional for clients) with a certificate for 127.0.0.1."""
 
     name = "?"
 
@@ -40,6 +62,10 @@ class _Server:
         self.dir = tempfile.mkdtemp(prefix="moat-%s-" % self.name)
         self.port = free_port()
         self.proc = None
+        make_certs(self.dir)
+
+    def cert(self, name):
+        return os.path.join(self.dir, name)
 
     def conf_lines(self, **keys):
         lines = ["auth.%s.server = 127.0.0.1:%d" % (self.name, self.port),
@@ -107,8 +133,9 @@ class PgServer(_Server):
         pw = os.path.join(self.dir, "pw")
         with open(pw, "w") as f:
             f.write("pg-Super-1\n")
-        for p in (self.dir, self.sock, pw):
+        for p in (self.dir, self.sock, pw, self.cert("server.key"), self.cert("server.pem")):
             shutil.chown(p, "postgres", "postgres")
+        os.chmod(self.cert("server.key"), 0o600)
         subprocess.run(["runuser", "-u", "postgres", "--", PG_BIN + "/initdb", "-D", self.data,
                         "-U", "postgres", "--pwfile", pw, "--auth-local=trust",
                         "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"],
@@ -117,7 +144,9 @@ class PgServer(_Server):
     def server_cmd(self):
         return ["runuser", "-u", "postgres", "--", PG_BIN + "/postgres", "-D", self.data,
                 "-p", str(self.port), "-k", self.sock, "-c", "listen_addresses=127.0.0.1",
-                "-c", "fsync=off", "-c", "max_connections=40"]
+                "-c", "fsync=off", "-c", "max_connections=40", "-c", "ssl=on",
+                "-c", "ssl_cert_file=" + self.cert("server.pem"),
+                "-c", "ssl_key_file=" + self.cert("server.key")]
 
     def server_pid(self):
         # runuser waits for postgres as its child: signal postgres itself
@@ -168,7 +197,9 @@ class MyServer(_Server):
                 "--port=%d" % self.port, "--socket=" + self.sock, "--bind-address=127.0.0.1",
                 "--user=root", "--skip-networking=0", "--pid-file=" + self.dir + "/pid",
                 "--innodb-buffer-pool-size=16M", "--skip-log-bin",
-                "--innodb-flush-log-at-trx-commit=0", "--max-connections=40"]
+                "--innodb-flush-log-at-trx-commit=0", "--max-connections=40",
+                "--ssl-cert=" + self.cert("server.pem"), "--ssl-key=" + self.cert("server.key"),
+                "--ssl-ca=" + self.cert("ca.pem")]
 
     def ready(self):
         return self.sql("select 1", db="", check=False).returncode == 0

@@ -165,11 +165,19 @@ def test_bad_db_password_and_reload(db, broker_factory):
     conn(b, username="alice", password=b"alice-pw").close()
 
 
-def test_ssl_required(db, broker_factory):
-    """auth.<db>.ssl = on against a server without TLS: refused, and said why."""
-    b = broker_factory(db.conf_lines(password_hash="plain", ssl="on"))
-    refused(b, 0x88, username="alice", password=b"alice-pw")
-    b.wait_log(r"auth\.%s: server \S+ unreachable: .*(SSL|TLS|ssl|tls)" % db.name)
+def test_tls_to_the_server(db, broker_factory):
+    """auth.<db>.ssl = on: encrypted; with a CA file the server's certificate
+    is verified, and one from another CA is refused."""
+    plain = db.conf_lines(password_hash="plain")
+    b = broker_factory(plain + ["auth.%s.ssl = on" % db.name])
+    conn(b, username="alice", password=b"alice-pw").close()
+    b2 = broker_factory(plain + ["auth.%s.ssl = on" % db.name,
+                                 "auth.%s.ssl.cacertfile = %s" % (db.name, db.cert("ca.pem"))])
+    conn(b2, username="alice", password=b"alice-pw").close()
+    b3 = broker_factory(plain + ["auth.%s.ssl = on" % db.name, "auth.%s.ssl.cacertfile = %s"
+                                 % (db.name, db.cert("other-ca.pem"))])
+    refused(b3, 0x88, username="alice", password=b"alice-pw")
+    b3.wait_log(r"auth\.%s: server \S+ unreachable: .*(certificate|verify)" % db.name)
 
 
 @pytest.mark.parametrize("line, says", [
