@@ -86,6 +86,11 @@ moat_err moat_sql_backend_new(const moat_sql_driver *drv, const moat_conf *c,
     if (!moat_sql_server_parse(s->server, drv->default_port, b->t.host, sizeof b->t.host,
                                &b->t.port, why, sizeof why))
         return fail(b, err, errlen, "server", why);
+    b->t.verify = s->ssl_verify == 1 || (s->ssl_verify == 0 && s->ssl_cacertfile[0]);
+    if (s->ssl && s->ssl_verify == 1 && !s->ssl_cacertfile[0])
+        return fail(b, err, errlen, "ssl.verify",
+                    "true needs ssl.cacertfile, the CA that signed the server's certificate (or "
+                    "set ssl.verify = false to encrypt without verifying)");
     if (!moat_hash_spec_parse(s->password_hash, &b->hp, why, sizeof why))
         return fail(b, err, errlen, "password_hash", why);
     if (!s->auth_query[0])

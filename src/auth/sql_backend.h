@@ -30,6 +30,7 @@ typedef struct moat_sql_target {
     char host[256];
     unsigned port;
     uint32_t query_timeout_ms;     /* the smaller of query_timeout (if set) and auth.timeout */
+    bool verify;                   /* with ssl: check the certificate and name (ssl.verify) */
     const struct moat_conf_sql *s; /* user, password, database, encoding, TLS files */
 } moat_sql_target;
 

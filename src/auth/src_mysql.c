@@ -51,9 +51,9 @@ static void *my_open(const moat_sql_target *t, int64_t deadline_ms, char *why, s
     mysql_options(mc->m, MYSQL_OPT_WRITE_TIMEOUT, &rw);
     mysql_options(mc->m, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     if (s->ssl) {
-        my_bool on = 1, verify = s->ssl_cacertfile[0] != '\0';
-        mysql_ssl_set(mc->m, opt(s->ssl_keyfile), opt(s->ssl_certfile), opt(s->ssl_cacertfile),
-                      NULL, NULL);
+        my_bool on = 1, verify = t->verify;
+        mysql_ssl_set(mc->m, opt(s->ssl_keyfile), opt(s->ssl_certfile),
+                      verify ? opt(s->ssl_cacertfile) : NULL, NULL, NULL);
         mysql_options(mc->m, MYSQL_OPT_SSL_ENFORCE, &on);
         mysql_options(mc->m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
     }

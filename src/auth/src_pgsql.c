@@ -56,7 +56,7 @@ static void *pg_open(const moat_sql_target *t, int64_t deadline_ms, char *why, s
     const struct moat_conf_sql *s = t->s;
     char port[8];
     snprintf(port, sizeof port, "%u", t->port);
-    const char *sslmode = !s->ssl ? "disable" : s->ssl_cacertfile[0] ? "verify-full" : "require";
+    const char *sslmode = !s->ssl ? "disable" : t->verify ? "verify-full" : "require";
     const char *keys[16], *vals[16];
     int k = 0;
 #define KV(key, val)                                                                               \
@@ -73,7 +73,8 @@ static void *pg_open(const moat_sql_target *t, int64_t deadline_ms, char *why, s
     KV("dbname", s->database);
     KV("client_encoding", s->encoding);
     KV("sslmode", sslmode);
-    KV("sslrootcert", s->ssl_cacertfile);
+    if (t->verify)
+        KV("sslrootcert", s->ssl_cacertfile);
     KV("sslcert", s->ssl_certfile);
     KV("sslkey", s->ssl_keyfile);
     KV("application_name", "moat");

@@ -196,6 +196,7 @@ typedef struct moat_conf {
         char encoding[32];         /* pgsql: client_encoding */
         uint32_t query_timeout_ms; /* mysql: read/write timeout, below auth.timeout */
         bool ssl;                  /* TLS to the server */
+        int ssl_verify;            /* 0 auto (when a CA file is set), 1 always, 2 never */
         char ssl_cacertfile[512];  /* verify the server with this CA ("" = encrypt only) */
         char ssl_certfile[512];    /* client certificate, "" = none */
         char ssl_keyfile[512];     /* its key */

@@ -385,8 +385,21 @@ const conf_option conf_options[] = {
         {SQL_KEY(B, "database", database), .type = CONF_STRING, .flags = CONF_RELOAD,              \
          .def = "mqtt", .desc = "The database holding the user and ACL tables."},                  \
         {SQL_KEY(B, "ssl", ssl), .type = CONF_BOOL, .flags = CONF_RELOAD, .def = "false",          \
-         .desc = "TLS to " DB ": required; the server's certificate is verified when "             \
-                 "auth." #B ".ssl.cacertfile is set (and its name must match the server)."},       \
+         .desc = "TLS to " DB ": required (a server without it is refused); see "                  \
+                 "auth." #B ".ssl.verify."},                                                       \
+        {SQL_KEY(B, "ssl.verify", ssl_verify),                                                     \
+         .type = CONF_ENUM,                                                                        \
+         .flags = CONF_RELOAD,                                                                     \
+         .values = (const conf_enum_value[]){{"auto", 0},                                          \
+                                             {"true", 1},                                          \
+                                             {"verify_peer", 1},                                   \
+                                             {"false", 2},                                         \
+                                             {"verify_none", 2},                                   \
+                                             {NULL, 0}},                                           \
+         .def = "auto",                                                                            \
+         .desc = "Verify " DB "'s certificate and name: auto when auth." #B ".ssl.cacertfile is "  \
+                 "set; true (verify_peer) always, which needs that file; false (verify_none) "     \
+                 "never: encrypted only."},                                                        \
         {SQL_KEY(B, "ssl.cacertfile", ssl_cacertfile), .type = CONF_STRING, .flags = CONF_RELOAD,  \
          .def = "", .desc = "CA certificates (PEM) that verify " DB "'s certificate."},            \
         {SQL_KEY(B, "ssl.certfile", ssl_certfile), .type = CONF_STRING, .flags = CONF_RELOAD,      \

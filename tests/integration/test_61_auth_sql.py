@@ -178,6 +178,22 @@ def test_tls_to_the_server(db, broker_factory):
                                  % (db.name, db.cert("other-ca.pem"))])
     refused(b3, 0x88, username="alice", password=b"alice-pw")
     b3.wait_log(r"auth\.%s: server \S+ unreachable: .*(certificate|verify)" % db.name)
+    # EMQX's verify = false (verify_none): encrypted, not verified
+    b4 = broker_factory(plain + ["auth.%s.ssl = on" % db.name, "auth.%s.ssl.verify = verify_none"
+                                 % db.name, "auth.%s.ssl.cacertfile = %s"
+                                 % (db.name, db.cert("other-ca.pem"))])
+    conn(b4, username="alice", password=b"alice-pw").close()
+
+
+def test_verify_without_ca_refused_at_start(broker_factory):
+    lines = ["auth.mysql.server = 127.0.0.1:1", "auth.mysql.ssl = on",
+             "auth.mysql.ssl.verify = true"]
+    b = broker_factory(lines, start=False)
+    b.start(lines, wait=False)
+    b.proc.wait(timeout=10)
+    b.expected_exit = True
+    assert b.proc.returncode != 0
+    assert "auth.mysql.ssl.verify: true needs ssl.cacertfile" in b.log
 
 
 @pytest.mark.parametrize("line, says", [
