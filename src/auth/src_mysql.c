@@ -2,13 +2,18 @@
 /* The MySQL / MariaDB backend (auth.mysql.*, EMQX 4's emqx_auth_mysql keys)
  * over MariaDB Connector/C. Each query is a prepared statement (prepared
  * once per connection) whose ? parameters carry the client's values. The
- * deadline is kept by the library's timeouts: the connect timeout from the
- * time left, read and write timeouts from auth.mysql.query_timeout (at most
- * auth.timeout), in whole seconds; a timed-out connection is dropped. The
- * rest (pool, backoff, the order of the queries) is sql_backend.c. */
+ * deadline is kept with the library's nonblocking calls (MYSQL_OPT_NONBLOCK,
+ * *_start / *_cont) and poll(): a connect or query still running at the
+ * deadline is abandoned and its connection dropped. The library's own read
+ * and write timeouts (auth.mysql.query_timeout, whole seconds) stay as a
+ * second bound. The rest (pool, backoff, the order of the queries) is
+ * sql_backend.c. */
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <errmsg.h>
 #include <mysql.h>
@@ -35,6 +40,69 @@ static const char *opt(const char *v)
 
 static void my_close(void *conn);
 
+/* Wait for what a nonblocking call asks (status: MYSQL_WAIT_* bits), no
+ * later than the deadline: the status to resume it with, or 0 when the
+ * deadline passed. */
+static int my_wait(MYSQL *m, int status, int64_t deadline_ms)
+{
+    for (;;) {
+        int64_t left = deadline_ms - (int64_t)moat_now_ms();
+        if (left <= 0)
+            return 0;
+        int timeout = left > 60000 ? 60000 : (int)left;
+        bool lib = false; /* the library's own timeout comes first */
+        if ((status & MYSQL_WAIT_TIMEOUT) && mysql_get_timeout_value_ms(m) < (unsigned)timeout) {
+            timeout = (int)mysql_get_timeout_value_ms(m);
+            lib = true;
+        }
+        struct pollfd p = {.fd = mysql_get_socket(m),
+                           .events = (short)((status & MYSQL_WAIT_READ ? POLLIN : 0) |
+                                             (status & MYSQL_WAIT_WRITE ? POLLOUT : 0) |
+                                             (status & MYSQL_WAIT_EXCEPT ? POLLPRI : 0))};
+        int r = poll(&p, 1, timeout);
+        if (r > 0) {
+            int ev = (p.revents & (POLLIN | POLLHUP | POLLERR) ? MYSQL_WAIT_READ : 0) |
+                     (p.revents & (POLLOUT | POLLHUP | POLLERR) ? MYSQL_WAIT_WRITE : 0) |
+                     (p.revents & POLLPRI ? MYSQL_WAIT_EXCEPT : 0);
+            return ev & status ? ev & status : status;
+        }
+        if (r == 0 && lib)
+            return MYSQL_WAIT_TIMEOUT;
+        if (r < 0 && errno != EINTR)
+            return 0;
+    }
+}
+
+/* Out of time in the middle of a call: nothing more goes over this
+ * connection (its close then fails fast instead of waiting). */
+static void my_abandon(my_conn *mc, bool *broken, char *why, size_t n, const char *what)
+{
+    shutdown(mysql_get_socket(mc->m), SHUT_RDWR);
+    *broken = true;
+    snprintf(why, n, "%s timed out (auth.timeout)", what);
+}
+
+static bool my_connect(my_conn *mc, const moat_sql_target *t, int64_t deadline_ms, char *why,
+                       size_t n)
+{
+    const struct moat_conf_sql *s = t->s;
+    MYSQL *ret = NULL;
+    int st = mysql_real_connect_start(&ret, mc->m, t->host, s->username, s->password,
+                                      opt(s->database), t->port, NULL, 0);
+    while (st) {
+        int ev = my_wait(mc->m, st, deadline_ms);
+        if (!ev) {
+            bool broken;
+            my_abandon(mc, &broken, why, n, "connect");
+            return false;
+        }
+        st = mysql_real_connect_cont(&ret, mc->m, ev);
+    }
+    if (!ret)
+        snprintf(why, n, "%s", mysql_error(mc->m));
+    return ret != NULL;
+}
+
 static void *my_open(const moat_sql_target *t, int64_t deadline_ms, char *why, size_t n)
 {
     const struct moat_conf_sql *s = t->s;
@@ -46,6 +114,7 @@ static void *my_open(const moat_sql_target *t, int64_t deadline_ms, char *why, s
     }
     unsigned ct = seconds_up(deadline_ms - (int64_t)moat_now_ms());
     unsigned rw = seconds_up(t->query_timeout_ms);
+    mysql_options(mc->m, MYSQL_OPT_NONBLOCK, 0);
     mysql_options(mc->m, MYSQL_OPT_CONNECT_TIMEOUT, &ct);
     mysql_options(mc->m, MYSQL_OPT_READ_TIMEOUT, &rw);
     mysql_options(mc->m, MYSQL_OPT_WRITE_TIMEOUT, &rw);
@@ -57,11 +126,8 @@ static void *my_open(const moat_sql_target *t, int64_t deadline_ms, char *why, s
         mysql_options(mc->m, MYSQL_OPT_SSL_ENFORCE, &on);
         mysql_options(mc->m, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
     }
-    if (!mysql_real_connect(mc->m, t->host, s->username, s->password, opt(s->database), t->port,
-                            NULL, 0)) {
-        snprintf(why, n, "%s", mysql_error(mc->m));
-        mysql_close(mc->m);
-        free(mc);
+    if (!my_connect(mc, t, deadline_ms, why, n)) {
+        my_close(mc);
         return NULL;
     }
     /* Connector/C 3.3 quietly goes on in clear text when the server offers
@@ -77,10 +143,12 @@ static void *my_open(const moat_sql_target *t, int64_t deadline_ms, char *why, s
 static void my_close(void *conn)
 {
     my_conn *mc = conn;
+    /* The connection first: it detaches its statements, which then go
+     * without a round trip each (the server drops them with the session). */
+    mysql_close(mc->m);
     for (int i = 0; i < MOAT_SQL_Q__COUNT; i++)
         if (mc->st[i])
             mysql_stmt_close(mc->st[i]);
-    mysql_close(mc->m);
     free(mc);
 }
 
@@ -99,19 +167,20 @@ static bool my_fail(my_conn *mc, int which, bool *broken, char *why, size_t n)
     return false;
 }
 
-static MYSQL_STMT *my_prepare(my_conn *mc, int which, const moat_sql_tmpl *q)
+typedef int (*my_cont_fn)(int *ret, MYSQL_STMT *st, int status);
+
+/* Finish a statement call begun nonblocking (status: what its _start gave):
+ * true when it is done (*ret its result), false when the deadline came. */
+static bool my_finish(my_conn *mc, MYSQL_STMT *st, int status, int *ret, my_cont_fn cont,
+                      int64_t deadline_ms)
 {
-    if (mc->st[which])
-        return mc->st[which];
-    MYSQL_STMT *st = mysql_stmt_init(mc->m);
-    my_bool on = 1;
-    if (!st)
-        return NULL;
-    mc->st[which] = st;
-    if (mysql_stmt_prepare(st, q->text, strlen(q->text)))
-        return NULL;
-    mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on); /* sizes the buffers below */
-    return st;
+    while (status) {
+        int ev = my_wait(mc->m, status, deadline_ms);
+        if (!ev)
+            return false;
+        status = cont(ret, st, ev);
+    }
+    return true;
 }
 
 /* One fetched cell into the result; a value longer than its buffer is read
@@ -179,9 +248,20 @@ static bool my_query(void *conn, int which, const moat_sql_tmpl *q, const char *
                      const size_t *lens, int64_t deadline_ms, moat_sql_result **out, bool *broken,
                      char *why, size_t n)
 {
-    (void)deadline_ms; /* kept by the read/write timeouts */
     my_conn *mc = conn;
-    MYSQL_STMT *st = my_prepare(mc, which, q);
+    MYSQL_STMT *st = mc->st[which];
+    int ret = 0;
+    if (!st) { /* prepared once per connection */
+        my_bool on = 1;
+        if (!(st = mc->st[which] = mysql_stmt_init(mc->m)))
+            return my_fail(mc, which, broken, why, n);
+        if (!my_finish(mc, st, mysql_stmt_prepare_start(&ret, st, q->text, strlen(q->text)), &ret,
+                       mysql_stmt_prepare_cont, deadline_ms))
+            goto late;
+        if (ret)
+            return my_fail(mc, which, broken, why, n);
+        mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &on); /* sizes my_rows' buffers */
+    }
     MYSQL_BIND in[MOAT_SQL_MAX_PARAMS];
     memset(in, 0, sizeof in);
     for (size_t i = 0; i < q->n_params; i++) {
@@ -189,8 +269,15 @@ static bool my_query(void *conn, int which, const moat_sql_tmpl *q, const char *
         in[i].buffer = (void *)vals[i];
         in[i].buffer_length = vals[i] ? lens[i] : 0;
     }
-    if (!st || (q->n_params && mysql_stmt_bind_param(st, in)) || mysql_stmt_execute(st) ||
-        mysql_stmt_store_result(st))
+    if (q->n_params && mysql_stmt_bind_param(st, in))
+        return my_fail(mc, which, broken, why, n);
+    if (!my_finish(mc, st, mysql_stmt_execute_start(&ret, st), &ret, mysql_stmt_execute_cont,
+                   deadline_ms))
+        goto late;
+    if (!ret && !my_finish(mc, st, mysql_stmt_store_result_start(&ret, st), &ret,
+                           mysql_stmt_store_result_cont, deadline_ms))
+        goto late;
+    if (ret)
         return my_fail(mc, which, broken, why, n);
     moat_err e = my_rows(st, out);
     if (e == MOAT_EIO)
@@ -198,6 +285,9 @@ static bool my_query(void *conn, int which, const moat_sql_tmpl *q, const char *
     if (e)
         snprintf(why, n, "out of memory");
     return e == MOAT_OK;
+late:
+    my_abandon(mc, broken, why, n, "query");
+    return false;
 }
 
 /* Not thread-safe by itself, and mysql_init would call it on a pool

@@ -447,8 +447,9 @@ const conf_option conf_options[] = {
     SQL_KEYS(mysql, "MySQL / MariaDB", 3306),
     {SQL_KEY(mysql, "query_timeout", query_timeout_ms), .type = CONF_DURATION, .flags = CONF_RELOAD,
      .min = 0, .max = 5 * MIN, .scale = 1, .def = "5s",
-     .desc = "How long a MySQL query may take, in whole seconds (the library's read and write "
-             "timeouts); never longer than auth.timeout. A connection that times out is dropped."},
+     .desc = "The client library's read and write timeouts (whole seconds): a second bound on "
+             "a MySQL query besides auth.timeout, which is kept to the millisecond. A "
+             "connection that times out is dropped."},
 #undef SQL_KEYS
 #undef SQL_KEY
 

@@ -61,7 +61,7 @@ def lit(v):
 def seed(db):
     rows = [(u, stored, salt, False) for _, u, _, stored, salt in SCHEMES]
     rows += [("alice", "alice-pw", None, False), ("root", "root-pw", None, True),
-             ("nopw", None, None, False)]
+             ("nopw", None, None, False), ("slowpoke", "slow-pw", None, False)]
     true, false = ("true", "false") if db.name == "pgsql" else ("1", "0")
     db.sql("; ".join("insert into mqtt_user (username, password, salt, is_superuser) values "
                      "(%s, %s, %s, %s)" % (lit(u), lit(p), lit(s), true if su else false)
@@ -239,6 +239,33 @@ def test_slow_query_times_out(db, broker_factory):
     assert 0.8 < took < 2.5, took
     slow.close()
     other.close()
+
+
+SLOW_FOR_ONE = {
+    "pgsql": "select password from mqtt_user where username = '%u' and "
+             "(username <> 'slowpoke' or (select count(*) from pg_sleep(3)) = 1)",
+    "mysql": "select password from mqtt_user where username = '%u' and "
+             "(username <> 'slowpoke' or sleep(3) = 0)",
+}
+
+
+def test_deadline_frees_the_connection(db, broker_factory):
+    """With one connection (pool = 1), a query still running at auth.timeout
+    is given up then, not later: the next client gets a connection at once."""
+    b = broker_factory(db.conf_lines(password_hash="plain", pool=1,
+                                     auth_query=SLOW_FOR_ONE[db.name]) +
+                       ["auth.timeout = 1100ms", "allow_anonymous = false"])
+    conn(b, username="alice", password=b"alice-pw").close()  # the connection is made
+    slow = RawClient(b.port, version=5)
+    t0 = time.monotonic()
+    slow.send(mqttraw.connect("slowpoke", version=5, username="slowpoke", password=b"slow-pw"))
+    assert slow.expect(mqttraw.CONNACK, timeout=5).rc == 0x88
+    t1 = time.monotonic()
+    conn(b, username="alice", password=b"alice-pw").close()
+    t2 = time.monotonic()
+    assert 0.9 < t1 - t0 < 1.8, t1 - t0
+    assert t2 - t1 < 0.4, t2 - t1
+    slow.close()
 
 
 def test_server_down_and_back(db, broker_factory):
