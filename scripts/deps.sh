@@ -33,7 +33,7 @@ fuzz_pkgs=(clang libclang-rt-14-dev)
 # the authentication backends' real servers (started by the tests, on free ports).
 test_pkgs=(python3 python3-paho-mqtt python3-pytest python3-requests mosquitto-clients mosquitto clang-format
     nodejs npm chromium haproxy openssl "${fuzz_pkgs[@]}"
-    postgresql mariadb-server redis-server slapd ldap-utils)
+    postgresql mariadb-server redis-server slapd ldap-utils argon2)
 # The Mosquitto broker is what `make bench` compares moat with.
 bench_pkgs=(mosquitto util-linux)
 

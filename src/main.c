@@ -11,6 +11,7 @@
 #include "broker/devcerts.h"
 #include "broker/pidfile.h"
 #include "cli/certs_cmd.h"
+#include "cli/users_cmd.h"
 #include "conf/conf.h"
 
 static moat_broker *g_broker;
@@ -33,6 +34,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: moat [-c FILE] [--check-config] [--help-config [--markdown]] [--version]\n"
                "       moat ctl reload|stop|status [-c FILE]\n"
+               "       moat ctl users|clients add|passwd|del|list ... [-c FILE]\n"
                "       moat certs gen|dev|show|check|split|bundle|probe ...\n"
                "  -c, --config FILE   configuration file (default: built-in defaults: tcp 1883,\n"
                "                      and ssl 8883 and wss 8084 with certificates made in\n"
@@ -137,7 +139,9 @@ static int ctl(const args *a, const moat_conf *conf)
     char err[700];
     long pid = 0;
     if (strcmp(a->ctl, "reload") && strcmp(a->ctl, "stop") && strcmp(a->ctl, "status")) {
-        fprintf(stderr, "moat ctl: unknown command '%s' (expected reload, stop or status)\n",
+        fprintf(stderr,
+                "moat ctl: unknown command '%s' (expected reload, stop, status, users or "
+                "clients)\n",
                 a->ctl);
         return 2;
     }
@@ -159,10 +163,43 @@ static int ctl(const args *a, const moat_conf *conf)
     return 0;
 }
 
+/* moat ctl users|clients ...: -c FILE may stand anywhere; the rest goes to
+ * users_cmd.c. */
+static int ctl_users(int argc, char **argv)
+{
+    static moat_conf conf;
+    const char *path = NULL;
+    char **rest = calloc((size_t)argc, sizeof *rest);
+    int n = 0;
+    if (!rest)
+        return 1;
+    for (int i = 2; i < argc; i++) {
+        if ((!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) && i + 1 < argc)
+            path = argv[++i];
+        else
+            rest[n++] = argv[i];
+    }
+    char err[1024];
+    int rc = 2;
+    if (path)
+        moat_conf_defaults(&conf);
+    else
+        moat_conf_builtin(&conf);
+    if (path && moat_conf_load(&conf, path, err, sizeof err) != MOAT_OK)
+        fprintf(stderr, "%s\n", err);
+    else
+        rc = moat_ctl_users_main(&conf, n, rest);
+    free(rest);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "certs"))
         return moat_certs_main(argc - 1, argv + 1);
+    if (argc > 2 && !strcmp(argv[1], "ctl") &&
+        (!strcmp(argv[2], "users") || !strcmp(argv[2], "clients")))
+        return ctl_users(argc, argv);
     args a = {0};
     if (parse_args(argc, argv, &a))
         return 2;

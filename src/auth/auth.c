@@ -2,6 +2,8 @@
 /* The authentication chain (see auth.h), its local sources
  *   builtin      auth.user.N / auth.client.N from the configuration
  *   passwd_file  a Mosquitto password file (password_file)
+ * (with auth.mnesia.password_hash = argon2id the built-in entries go to the
+ * store backend instead, src_store.c: their check must run on the pool)
  * which are read once, when the moat_auth is built, and the external
  * backends (backend.h), run on the worker pool; plus the ACL file. */
 #include "auth/auth.h"
@@ -21,6 +23,7 @@
 #include "auth/pool.h"
 #include "base/log.h"
 #include "conf/conf.h"
+#include "proxy/proxy.h"
 #include "core/loop.h"
 
 #define MAX_SOURCES 16
@@ -58,13 +61,23 @@ typedef struct source {
     void *self;
 } source;
 
+/* An order in which sources are asked: indices into moat_auth.src. */
+typedef struct chain_order {
+    uint8_t idx[MAX_SOURCES];
+    size_t n;
+    bool set; /* a listener's own auth_chain (else the global one applies) */
+} chain_order;
+
 struct moat_auth {
-    source chain[MAX_SOURCES];
-    size_t n_sources;
+    source src[MAX_SOURCES]; /* every source some chain names, each built once */
+    size_t n_src;
+    chain_order global;                          /* auth.chain */
+    chain_order lorder[MOAT_CONF_MAX_LISTENERS]; /* listener.<type>.<name>.auth_chain */
     builtin_src builtin;
     cred_set passwd;
     moat_acl *acl;
     moat_pool *pool;
+    moat_cidr_list ban_exempt;
     uint32_t timeout_ms;
     int on_error;
 };
@@ -136,6 +149,8 @@ static moat_err cred_from_conf(cred *c, moat_hash_alg alg, const char *pw)
 
 static moat_err load_conf_creds(cred_set *s, const moat_conf_cred *v, moat_hash_alg alg)
 {
+    if (alg == MOAT_HASH_ARGON2ID)
+        return MOAT_OK; /* too slow for a loop: the store source checks these (src_store.c) */
     for (size_t i = 0; i < MOAT_AUTH_MAX_ENTRIES; i++) {
         if (!v[i].id[0])
             continue;
@@ -342,46 +357,62 @@ bool moat_auth_chain_valid(const char *chain, char *why, size_t n)
 typedef struct chain_build {
     moat_auth *a;
     const moat_conf *c;
+    chain_order *order; /* being built */
+    const char *key;    /* its configuration key, for messages */
     char *err;
     size_t errlen;
     moat_err e;
 } chain_build;
 
+static const char *source_name(const source *s)
+{
+    return s->ops ? s->ops->name : s->be->name;
+}
+
+/* The source named (built at its first mention) appended to cb->order. */
 static bool add_source(void *ctx, const char *name, size_t len)
 {
     chain_build *cb = ctx;
     moat_auth *a = cb->a;
     int i = source_index(name, len);
-    if (i < 0 || a->n_sources == MAX_SOURCES) {
-        snprintf(cb->err, cb->errlen, "auth.chain: '%s' is not a valid chain", cb->c->auth_chain);
+    if (i < 0 || cb->order->n == MAX_SOURCES) {
+        snprintf(cb->err, cb->errlen, "%s: '%.*s' is not a valid source here", cb->key, (int)len,
+                 name);
         cb->e = MOAT_EINVAL;
         return false;
     }
-    source *s = &a->chain[a->n_sources];
+    size_t k = 0;
+    while (k < a->n_src &&
+           (strlen(source_name(&a->src[k])) != len || strncmp(source_name(&a->src[k]), name, len)))
+        k++;
+    cb->order->idx[cb->order->n++] = (uint8_t)k;
+    if (k < a->n_src) /* built for an earlier chain */
+        return true;
+    source *s = &a->src[a->n_src];
     if ((size_t)i < N_SOURCE_OPS) {
         s->ops = &source_ops[i];
         s->self = i == 0 ? (void *)&a->builtin : (void *)&a->passwd;
-        a->n_sources++;
+        a->n_src++;
         return true;
     }
     const moat_backend_ops *be = moat_backends[(size_t)i - N_SOURCE_OPS];
     if (!be->configured(cb->c)) {
         snprintf(cb->err, cb->errlen,
-                 "auth.chain names %s, but its settings (auth.%s.*) are not set: set them, or "
-                 "take %s out of auth.chain",
-                 be->name, be->name, be->name);
+                 "%s names %s, but its settings (auth.%s.*) are not set: set them, or take %s "
+                 "out of %s",
+                 cb->key, be->name, be->name, be->name, cb->key);
         cb->e = MOAT_EINVAL;
         return false;
     }
     if (!a->pool) {
-        snprintf(cb->err, cb->errlen, "auth.chain: %s needs the worker pool", be->name);
+        snprintf(cb->err, cb->errlen, "%s: %s needs the worker pool", cb->key, be->name);
         cb->e = MOAT_EINVAL;
         return false;
     }
     if ((cb->e = be->create(cb->c, &s->self, cb->err, cb->errlen)) != MOAT_OK)
         return false;
     s->be = be;
-    a->n_sources++;
+    a->n_src++;
     return true;
 }
 
@@ -396,6 +427,11 @@ static bool add_auto(chain_build *cb)
             !add_source(cb, moat_backends[i]->name, strlen(moat_backends[i]->name)))
             return false;
     return true;
+}
+
+static bool build_order(chain_build *cb, const char *chain)
+{
+    return is_auto(chain) ? add_auto(cb) : each_name(chain, add_source, cb);
 }
 
 bool moat_auth_has_backends(const moat_conf *c)
@@ -413,13 +449,14 @@ void moat_auth_free(moat_auth *a)
 {
     if (!a)
         return;
-    for (size_t i = 0; i < a->n_sources; i++)
-        if (a->chain[i].be)
-            a->chain[i].be->destroy(a->chain[i].self);
+    for (size_t i = 0; i < a->n_src; i++)
+        if (a->src[i].be)
+            a->src[i].be->destroy(a->src[i].self);
     cred_set_free(&a->builtin.users);
     cred_set_free(&a->builtin.clients);
     cred_set_free(&a->passwd);
     moat_acl_free(a->acl);
+    moat_cidr_list_free(&a->ban_exempt);
     free(a);
 }
 
@@ -437,9 +474,25 @@ static moat_err load_acl(moat_auth *a, const char *path, char *err, size_t errle
 
 void moat_auth_retire(moat_auth *a)
 {
-    for (size_t i = 0; a && i < a->n_sources; i++)
-        if (a->chain[i].be && a->chain[i].be->retire)
-            a->chain[i].be->retire(a->chain[i].self);
+    for (size_t i = 0; a && i < a->n_src; i++)
+        if (a->src[i].be && a->src[i].be->retire)
+            a->src[i].be->retire(a->src[i].self);
+}
+
+static bool conf_has_creds(const moat_conf *c)
+{
+    for (size_t i = 0; i < MOAT_AUTH_MAX_ENTRIES; i++)
+        if (c->auth_users[i].id[0] || c->auth_clients[i].id[0])
+            return true;
+    return false;
+}
+
+static bool has_store(const moat_auth *a)
+{
+    for (size_t i = 0; i < a->n_src; i++)
+        if (a->src[i].be == &moat_backend_store)
+            return true;
+    return false;
 }
 
 moat_err moat_auth_new(const moat_conf *c, moat_pool *pool, moat_auth **out, char *err,
@@ -454,6 +507,8 @@ moat_err moat_auth_new(const moat_conf *c, moat_pool *pool, moat_auth **out, cha
     a->pool = pool;
     a->timeout_ms = c->auth_timeout_ms;
     a->on_error = c->auth_on_error;
+    if ((e = moat_cidr_list_parse(c->ban_exempt, &a->ban_exempt, err, errlen)) != MOAT_OK)
+        goto fail;
     moat_hash_alg alg = (moat_hash_alg)c->auth_password_hash;
     if ((e = load_conf_creds(&a->builtin.users, c->auth_users, alg)) ||
         (e = load_conf_creds(&a->builtin.clients, c->auth_clients, alg))) {
@@ -464,9 +519,30 @@ moat_err moat_auth_new(const moat_conf *c, moat_pool *pool, moat_auth **out, cha
         goto fail;
     if (c->acl_file[0] && (e = load_acl(a, c->acl_file, err, errlen)))
         goto fail;
-    chain_build cb = {a, c, err, errlen, MOAT_OK};
-    if (is_auto(c->auth_chain) ? !add_auto(&cb) : !each_name(c->auth_chain, add_source, &cb)) {
+    chain_build cb = {a, c, &a->global, "auth.chain", err, errlen, MOAT_OK};
+    if (!build_order(&cb, c->auth_chain)) {
         e = cb.e ? cb.e : MOAT_EINVAL;
+        goto fail;
+    }
+    for (uint32_t i = 0; i < c->n_listeners && i < MOAT_CONF_MAX_LISTENERS; i++) {
+        const moat_listener_conf *l = &c->listeners[i];
+        if (!l->auth_chain[0])
+            continue;
+        char key[160];
+        snprintf(key, sizeof key, "listener.%s.%s.auth_chain", l->type, l->name);
+        cb.order = &a->lorder[i];
+        cb.key = key;
+        a->lorder[i].set = true;
+        if (!build_order(&cb, l->auth_chain)) {
+            e = cb.e ? cb.e : MOAT_EINVAL;
+            goto fail;
+        }
+    }
+    if (alg == MOAT_HASH_ARGON2ID && conf_has_creds(c) && !has_store(a)) {
+        snprintf(err, errlen,
+                 "auth.mnesia.password_hash = argon2id: auth.user.N / auth.client.N are then "
+                 "checked by the store source, which auth.chain leaves out (add store to it)");
+        e = MOAT_EINVAL;
         goto fail;
     }
     *out = a;
@@ -483,7 +559,9 @@ fail:
 /* One request on the pool: the client copied into one block. */
 typedef struct job {
     const moat_auth *a;
-    size_t index; /* of the backend in the chain */
+    size_t index;  /* of the backend in a->src */
+    size_t pos;    /* its position in the client's chain */
+    bool acl_only; /* a refresh of the client's rules (ops->acl) */
     int64_t deadline;
     moat_auth_done_fn done;
     void *arg;
@@ -549,7 +627,7 @@ static void job_free(job *j)
 static void job_run(void *arg, bool cancelled)
 {
     job *j = arg;
-    const source *s = &j->a->chain[j->index];
+    const source *s = &j->a->src[j->index];
     moat_auth_reply r;
     memset(&r, 0, sizeof r);
     int64_t now = (int64_t)moat_now_ms();
@@ -560,6 +638,9 @@ static void job_run(void *arg, bool cancelled)
         r.error = true;
         snprintf(r.why, sizeof r.why, "no worker free within auth.timeout (%u ms)",
                  j->a->timeout_ms);
+    } else if (j->acl_only) {
+        r.result = MOAT_AUTH_ALLOW;
+        s->be->acl(s->self, &j->rq, j->deadline, &r);
     } else {
         s->be->authenticate(s->self, &j->rq, j->deadline, &r);
         if (!r.error && (int64_t)moat_now_ms() > j->deadline + 1000) {
@@ -571,7 +652,8 @@ static void job_run(void *arg, bool cancelled)
                             .superuser = !r.error && r.result == MOAT_AUTH_ALLOW && r.superuser,
                             .error = r.error,
                             .source = s->be->name,
-                            .next = j->index + 1,
+                            .next = j->pos + 1,
+                            .src = j->index,
                             .acl = !r.error && r.result == MOAT_AUTH_ALLOW ? r.acl : NULL};
     if (r.acl && !ans.acl)
         moat_acl_free(r.acl);
@@ -584,16 +666,25 @@ static void job_run(void *arg, bool cancelled)
     job_free(j);
 }
 
-/* The chain from source i on. */
+/* The chain that applies to cl: its listener's own, or auth.chain. */
+static const chain_order *order_of(const moat_auth *a, const moat_auth_client *cl)
+{
+    size_t l = cl->listener_slot;
+    return l && l <= MOAT_CONF_MAX_LISTENERS && a->lorder[l - 1].set ? &a->lorder[l - 1]
+                                                                     : &a->global;
+}
+
+/* The client's chain from position i on. */
 static void run_chain(const moat_auth *a, size_t i, const moat_auth_client *cl,
                       moat_auth_answer *out, moat_auth_done_fn done, void *arg)
 {
+    const chain_order *o = order_of(a, cl);
     memset(out, 0, sizeof *out);
     out->result = MOAT_AUTH_IGNORE;
     out->source = "";
-    for (; i < a->n_sources; i++) {
-        const source *s = &a->chain[i];
-        out->source = s->ops ? s->ops->name : s->be->name;
+    for (; i < o->n; i++) {
+        const source *s = &a->src[o->idx[i]];
+        out->source = source_name(s);
         out->next = i + 1;
         if (s->ops) {
             bool super = false;
@@ -604,11 +695,14 @@ static void run_chain(const moat_auth *a, size_t i, const moat_auth_client *cl,
             out->superuser = r == MOAT_AUTH_ALLOW && super;
             return;
         }
+        if (s->be->knows && !s->be->knows(s->self, cl->username, cl->client_id))
+            continue;
         job *j = done ? job_new(cl) : NULL;
         moat_err e = MOAT_ENOMEM;
         if (j) {
             j->a = a;
-            j->index = i;
+            j->index = o->idx[i];
+            j->pos = i;
             j->done = done;
             j->arg = arg;
             j->deadline = (int64_t)moat_now_ms() + a->timeout_ms;
@@ -633,10 +727,35 @@ static void run_chain(const moat_auth *a, size_t i, const moat_auth_client *cl,
     out->source = "";
 }
 
+bool moat_auth_refresh_acl(const moat_auth *a, size_t src, const moat_auth_client *cl,
+                           moat_auth_done_fn done, void *arg)
+{
+    if (src >= a->n_src || !a->src[src].be || !a->src[src].be->acl)
+        return false;
+    job *j = job_new(cl);
+    if (!j)
+        return false;
+    j->a = a;
+    j->index = src;
+    j->acl_only = true;
+    j->done = done;
+    j->arg = arg;
+    j->deadline = (int64_t)moat_now_ms() + a->timeout_ms;
+    if (moat_pool_submit(a->pool, job_run, j) == MOAT_OK)
+        return true;
+    job_free(j);
+    return false;
+}
+
+bool moat_auth_ban_exempt(const moat_auth *a, const struct sockaddr *addr)
+{
+    return addr && a->ban_exempt.n && moat_cidr_list_match(&a->ban_exempt, addr);
+}
+
 bool moat_auth_may_pend(const moat_auth *a)
 {
-    for (size_t i = 0; i < a->n_sources; i++)
-        if (a->chain[i].be)
+    for (size_t i = 0; i < a->n_src; i++)
+        if (a->src[i].be)
             return true;
     return false;
 }

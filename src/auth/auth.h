@@ -57,6 +57,8 @@ typedef struct moat_auth_client {
     const char *cert_cn;         /* CN of a verified client certificate, or NULL */
     const char *cert_dn;         /* its subject DN (RFC 2253), or NULL (backends only) */
     const char *listener;        /* "ssl:external", or NULL (backends only) */
+    unsigned listener_slot;      /* its index in the configuration + 1 (its own
+                                    auth_chain); 0: none, auth.chain applies */
 } moat_auth_client;
 
 struct moat_acl;
@@ -67,6 +69,7 @@ typedef struct moat_auth_answer {
     bool error;         /* DENY because a backend could not answer (auth.on_error = deny) */
     const char *source; /* name of the source that decided ("" when none did) */
     size_t next;        /* PENDING: index of the source to resume after */
+    size_t src;         /* the backend that answered (for moat_auth_refresh_acl) */
     /* With ALLOW: the client's own ACL rules from the backend that allowed
      * it, or NULL. Owned by whoever holds the answer (moat_acl_free). */
     struct moat_acl *acl;
@@ -97,6 +100,16 @@ void moat_auth_free(moat_auth *a);
 /* Does configuration c put an external backend in the chain (so a worker
  * pool is needed)? */
 bool moat_auth_has_backends(const struct moat_conf *c);
+
+/* Is addr in auth.ban.exempt (never banned by address)? */
+bool moat_auth_ban_exempt(const moat_auth *a, const struct sockaddr *addr);
+
+/* Fetch the client's own rules again from backend src (an answer's src),
+ * on the pool; done(arg, answer) with answer->acl (NULL: none now) or
+ * answer->error. False when that backend cannot refresh rules, or the
+ * request could not be queued (done is not called then). */
+bool moat_auth_refresh_acl(const moat_auth *a, size_t src, const moat_auth_client *cl,
+                           moat_auth_done_fn done, void *arg);
 
 /* Can a check on a answer PENDING (a backend is in its chain)? */
 bool moat_auth_may_pend(const moat_auth *a);

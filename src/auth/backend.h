@@ -74,11 +74,22 @@ typedef struct moat_backend_ops {
      * clock, core/loop.h). reply is zeroed by the caller. */
     void (*authenticate)(void *self, const moat_auth_req *rq, int64_t deadline_ms,
                          moat_auth_reply *reply);
+    /* Optional (NULL: not supported): fetch only the client's own rules
+     * again, no password involved, for acl_cache_ttl refreshes. reply->acl
+     * as with authenticate (NULL: no rules now); reply->error on failure
+     * (the client keeps its old rules). */
+    void (*acl)(void *self, const moat_auth_req *rq, int64_t deadline_ms, moat_auth_reply *reply);
     /* Close idle connections: this self was replaced by a reload (SIGHUP)
      * and gets no new requests; requests in flight still complete. May be
      * NULL. */
     void (*retire)(void *self);
     void (*destroy)(void *self);
+    /* Optional (NULL: every request goes to the pool). Called on an event
+     * loop, so it must answer at once without blocking: false when this
+     * backend certainly does not know the client, which the chain then
+     * treats as IGNORE without queueing a request. For a backend with
+     * local data (the user store: a lookup in a memory map). */
+    bool (*knows)(void *self, const char *username, const char *client_id);
 } moat_backend_ops;
 
 /* The value of a placeholder for rq, as EMQX 4 names them: %u username,

@@ -12,15 +12,15 @@ const moat_backend_ops *const moat_backends[] = {
     /* (mysql) */
     &moat_backend_mysql,
     /* (redis) */
-    /* &moat_backend_redis, */
+    &moat_backend_redis,
     /* (ldap) */
-    /* &moat_backend_ldap, */
+    &moat_backend_ldap,
     /* (http) */
-    /* &moat_backend_http, */
+    &moat_backend_http,
     /* (jwt) */
-    /* &moat_backend_jwt, */
+    &moat_backend_jwt,
     /* (store) */
-    /* &moat_backend_store, */
+    &moat_backend_store,
     /* (end) */
     NULL,
 };

@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Password hashes: see hash.h. OpenSSL computes the digests, libcrypt
- * bcrypt; this file only arranges inputs and compares outputs. */
+ * bcrypt, libargon2 argon2id; this file only arranges inputs and compares
+ * outputs. */
 #include "auth/hash.h"
 
+#include <argon2.h>
 #include <crypt.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #define MAX_DIGEST 64 /* SHA-512 */
 #define MAX_DKLEN 256 /* pbkdf2 output we accept */
@@ -92,9 +96,11 @@ moat_err moat_hash_hex(const moat_hash_params *p, const char *pw, size_t pwlen, 
     return MOAT_OK;
 }
 
-static bool verify_bcrypt(const char *pw, size_t pwlen, const char *stored)
+/* crypt_r(pw, stored) == stored, for a stored crypt string that starts
+ * with prefix. */
+static bool verify_crypt(const char *pw, size_t pwlen, const char *stored, const char *prefix)
 {
-    if (strncmp(stored, "$2", 2) != 0 || memchr(pw, 0, pwlen))
+    if (strncmp(stored, prefix, strlen(prefix)) != 0 || memchr(pw, 0, pwlen))
         return false;
     char *copy = strndup(pw, pwlen);
     struct crypt_data *cd = calloc(1, sizeof *cd);
@@ -111,6 +117,42 @@ static bool verify_bcrypt(const char *pw, size_t pwlen, const char *stored)
     return ok;
 }
 
+moat_err moat_hash_argon2id_new(const char *pw, size_t pwlen, char *out, size_t outlen)
+{
+    uint8_t salt[MOAT_ARGON2_SALT];
+    if (!pwlen)
+        return MOAT_EINVAL;
+    if (outlen < argon2_encodedlen(MOAT_ARGON2_T, MOAT_ARGON2_M_KIB, MOAT_ARGON2_P,
+                                   MOAT_ARGON2_SALT, MOAT_ARGON2_HASH, Argon2_id))
+        return MOAT_ELIMIT;
+    if (RAND_bytes(salt, sizeof salt) != 1)
+        return MOAT_EIO;
+    int rc = argon2id_hash_encoded(MOAT_ARGON2_T, MOAT_ARGON2_M_KIB, MOAT_ARGON2_P, pw, pwlen, salt,
+                                   sizeof salt, MOAT_ARGON2_HASH, out, outlen);
+    OPENSSL_cleanse(salt, sizeof salt);
+    return rc == ARGON2_OK                        ? MOAT_OK
+           : rc == ARGON2_MEMORY_ALLOCATION_ERROR ? MOAT_ENOMEM
+                                                  : MOAT_EINVAL;
+}
+
+/* The m=, t=, p= of a PHC string, to refuse parameters that would make one
+ * check cost a server's memory (libargon2 itself only checks its own far
+ * wider limits). */
+static bool argon2_params_sane(const char *stored)
+{
+    unsigned long m = 0, t = 0, p = 0;
+    const char *q = strstr(stored, "$m=");
+    if (strncmp(stored, "$argon2id$", 10) || !q ||
+        sscanf(q, "$m=%lu,t=%lu,p=%lu$", &m, &t, &p) != 3)
+        return false;
+    return m >= 8 && m <= 1024ul * 1024 && t >= 1 && t <= 64 && p >= 1 && p <= 16;
+}
+
+bool moat_hash_verify_argon2id(const char *stored, const char *pw, size_t pwlen)
+{
+    return argon2_params_sane(stored) && argon2id_verify(stored, pw, pwlen) == ARGON2_OK;
+}
+
 bool moat_hash_verify(const moat_hash_params *p, const char *pw, size_t pwlen, const char *stored)
 {
     size_t sl = strlen(stored);
@@ -119,7 +161,9 @@ bool moat_hash_verify(const moat_hash_params *p, const char *pw, size_t pwlen, c
     if (p->alg == MOAT_HASH_PLAIN)
         return sl == pwlen && CRYPTO_memcmp(stored, pw, sl) == 0;
     if (p->alg == MOAT_HASH_BCRYPT)
-        return verify_bcrypt(pw, pwlen, stored);
+        return verify_crypt(pw, pwlen, stored, "$2");
+    if (p->alg == MOAT_HASH_ARGON2ID)
+        return moat_hash_verify_argon2id(stored, pw, pwlen);
     char hex[2 * MAX_DKLEN + 1], low[2 * MAX_DKLEN + 1];
     if (moat_hash_hex(p, pw, pwlen, hex, sizeof hex) != MOAT_OK || sl != strlen(hex))
         return false;
@@ -178,10 +222,107 @@ bool moat_hash_verify_mosquitto(const char *stored, const char *pw, size_t pwlen
     return ok;
 }
 
+/* ---- LDAP userPassword schemes ---- */
+
+typedef struct ldap_scheme {
+    const char *name; /* without braces */
+    moat_hash_alg alg;
+    bool salted;
+} ldap_scheme;
+
+static const ldap_scheme ldap_schemes[] = {
+    {"SHA", MOAT_HASH_SHA, false},       {"SSHA", MOAT_HASH_SHA, true},
+    {"SHA256", MOAT_HASH_SHA256, false}, {"SSHA256", MOAT_HASH_SHA256, true},
+    {"SHA512", MOAT_HASH_SHA512, false}, {"SSHA512", MOAT_HASH_SHA512, true},
+    {"MD5", MOAT_HASH_MD5, false},       {"SMD5", MOAT_HASH_MD5, true},
+};
+
+/* base64(digest(pw || salt) || salt); no salt for the unsalted schemes. */
+static bool verify_ldap_digest(const ldap_scheme *sc, const char *b64, size_t len, const char *pw,
+                               size_t pwlen)
+{
+    const EVP_MD *md = md_of(sc->alg);
+    uint8_t raw[300], got[MAX_DIGEST];
+    int n = b64_decode(b64, len, raw, sizeof raw);
+    int dl = EVP_MD_get_size(md);
+    unsigned gl = 0;
+    if (n < dl || (!sc->salted && n != dl) || (sc->salted && n == dl))
+        return false;
+    bool ok = digest2(md, pw, pwlen, raw + dl, (size_t)(n - dl), got, &gl) && (int)gl == dl &&
+              CRYPTO_memcmp(got, raw, (size_t)dl) == 0;
+    OPENSSL_cleanse(got, sizeof got);
+    return ok;
+}
+
+/* OpenLDAP pw-pbkdf2: <iterations>$<ab64 salt>$<ab64 key>, where adapted
+ * base64 writes '.' for '+' and leaves out the padding. */
+static bool verify_ldap_pbkdf2(const EVP_MD *md, const char *v, size_t len, const char *pw,
+                               size_t pwlen)
+{
+    char buf[400];
+    uint8_t salt[128], want[128], got[128];
+    if (len >= sizeof buf)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        buf[i] = v[i] == '.' ? '+' : v[i];
+    buf[len] = '\0';
+    char *end;
+    unsigned long iter = strtoul(buf, &end, 10);
+    char *d2 = *end == '$' ? strchr(end + 1, '$') : NULL;
+    if (end == buf || !d2 || iter == 0 || iter > 10000000)
+        return false;
+    int sl = b64_decode(end + 1, (size_t)(d2 - end - 1), salt, sizeof salt);
+    int wl = b64_decode(d2 + 1, strlen(d2 + 1), want, sizeof want);
+    if (sl <= 0 || wl <= 0)
+        return false;
+    bool ok = PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, sl, (int)iter, md, wl, got) == 1 &&
+              CRYPTO_memcmp(got, want, (size_t)wl) == 0;
+    OPENSSL_cleanse(got, sizeof got);
+    return ok;
+}
+
+static bool verify_ldap_crypt(const char *v, size_t len, const char *pw, size_t pwlen)
+{
+    char buf[256];
+    if (len == 0 || len >= sizeof buf || memchr(v, 0, len))
+        return false;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    /* "*" or "!" prefixes mark locked accounts; crypt_r's own failure
+     * answer starts with '*' too. */
+    return buf[0] != '*' && buf[0] != '!' && verify_crypt(pw, pwlen, buf, "");
+}
+
+bool moat_hash_verify_ldap(const char *stored, size_t len, const char *pw, size_t pwlen)
+{
+    if (!len)
+        return false;
+    const char *close = stored[0] == '{' ? memchr(stored, '}', len) : NULL;
+    if (!close) /* clear text */
+        return len == pwlen && CRYPTO_memcmp(stored, pw, len) == 0;
+    size_t nl = (size_t)(close - stored - 1);
+    const char *name = stored + 1, *v = close + 1;
+    size_t vl = len - nl - 2;
+#define IS(s) (nl == strlen(s) && !strncasecmp(name, s, nl))
+    for (size_t i = 0; i < sizeof ldap_schemes / sizeof ldap_schemes[0]; i++)
+        if (IS(ldap_schemes[i].name))
+            return verify_ldap_digest(&ldap_schemes[i], v, vl, pw, pwlen);
+    if (IS("CRYPT"))
+        return verify_ldap_crypt(v, vl, pw, pwlen);
+    if (IS("PBKDF2") || IS("PBKDF2-SHA1"))
+        return verify_ldap_pbkdf2(EVP_sha1(), v, vl, pw, pwlen);
+    if (IS("PBKDF2-SHA256"))
+        return verify_ldap_pbkdf2(EVP_sha256(), v, vl, pw, pwlen);
+    if (IS("PBKDF2-SHA512"))
+        return verify_ldap_pbkdf2(EVP_sha512(), v, vl, pw, pwlen);
+#undef IS
+    return false;
+}
+
 bool moat_hash_alg_parse(const char *name, moat_hash_alg *out)
 {
-    static const char *const names[] = {"plain",  "md5",    "sha",   "sha256",
-                                        "sha512", "pbkdf2", "bcrypt"};
+    static const char *const names[] = {"plain",  "md5",    "sha",    "sha256",
+                                        "sha512", "pbkdf2", "bcrypt", "argon2id"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (!strcmp(name, names[i])) {
             *out = (moat_hash_alg)i;
@@ -221,7 +362,8 @@ bool moat_hash_spec_parse(const char *spec, moat_hash_params *out, char *why, si
         k++;
     memset(out, 0, sizeof *out);
     static const char *const expected =
-        "expected plain, md5, sha, sha256, sha512 or bcrypt, optionally with a salt before or "
+        "expected plain, md5, sha, sha256, sha512, bcrypt or argon2id, optionally with a salt "
+        "before or "
         "after (salt,sha256 or sha256,salt), or pbkdf2,<mac>,<iterations>,<key bytes>";
     if (*p || k == 0)
         goto bad;

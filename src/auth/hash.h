@@ -23,7 +23,22 @@ typedef enum moat_hash_alg {
     MOAT_HASH_SHA512,
     MOAT_HASH_PBKDF2, /* stored: hex of the derived key */
     MOAT_HASH_BCRYPT, /* stored: the crypt string "$2b$10$<22 salt><31 hash>" */
+    /* stored: the PHC string "$argon2id$v=19$m=19456,t=2,p=1$<b64 salt>$<b64 hash>";
+     * costs milliseconds and megabytes per check: never on an event loop */
+    MOAT_HASH_ARGON2ID,
 } moat_hash_alg;
+
+/* The parameters moat_hash_argon2id_new uses: OWASP's Password Storage Cheat
+ * Sheet recommends argon2id with 19 MiB of memory, 2 passes, 1 lane (its
+ * first choice; RFC 9106's own recommendations, 2 GiB or 64 MiB, are sized
+ * for a login a second, not for a broker taking bursts of CONNECTs). */
+#define MOAT_ARGON2_M_KIB 19456u
+#define MOAT_ARGON2_T 2u
+#define MOAT_ARGON2_P 1u
+#define MOAT_ARGON2_SALT 16u /* bytes, from RAND_bytes */
+#define MOAT_ARGON2_HASH 32u /* bytes */
+/* Room for the PHC string of those parameters, with margin. */
+#define MOAT_ARGON2_ENCODED_MAX 160u
 
 typedef enum moat_salt_pos {
     MOAT_SALT_NONE = 0,
@@ -47,8 +62,21 @@ typedef struct moat_hash_params {
 moat_err moat_hash_hex(const moat_hash_params *p, const char *pw, size_t pwlen, char *out,
                        size_t outlen);
 
+/* A new argon2id hash of pw with a random salt and the MOAT_ARGON2_*
+ * parameters, as a PHC string into out (MOAT_ARGON2_ENCODED_MAX bytes are
+ * enough). MOAT_EINVAL for an empty password, MOAT_EIO when no random salt
+ * could be had, MOAT_ELIMIT when out is too small. Takes tens of
+ * milliseconds: call it off the event loops. */
+moat_err moat_hash_argon2id_new(const char *pw, size_t pwlen, char *out, size_t outlen);
+
+/* Does pw match the argon2id PHC string stored? Any parameters libargon2
+ * accepts, up to 1 GiB of memory, 64 passes and 16 lanes (a larger stored
+ * value is refused rather than run). */
+bool moat_hash_verify_argon2id(const char *stored, const char *pw, size_t pwlen);
+
 /* Does password match stored under p? Hex comparison ignores case; plain
- * compares the bytes; bcrypt runs crypt_r with stored as the setting. Never
+ * compares the bytes; bcrypt runs crypt_r with stored as the setting;
+ * argon2id is moat_hash_verify_argon2id. Never
  * true for an empty stored value. Constant-time in the compared bytes. */
 bool moat_hash_verify(const moat_hash_params *p, const char *pw, size_t pwlen, const char *stored);
 
@@ -57,11 +85,24 @@ bool moat_hash_verify(const moat_hash_params *p, const char *pw, size_t pwlen, c
  * or malformed form. */
 bool moat_hash_verify_mosquitto(const char *stored, const char *pw, size_t pwlen);
 
+/* An LDAP userPassword value (RFC 2307 "{SCHEME}data", scheme names in any
+ * case) against pw:
+ *   {SHA} {SHA256} {SHA512} {MD5}            base64 of digest(pw)
+ *   {SSHA} {SSHA256} {SSHA512} {SMD5}        base64 of digest(pw || salt) || salt
+ *   {CRYPT}<crypt string>                    crypt_r: $6$, $5$, $2b$, $y$ ...
+ *   {PBKDF2-SHA1|SHA256|SHA512}<iter>$<salt>$<key>  OpenLDAP's pw-pbkdf2
+ *                                            (adapted base64: '.' for '+')
+ * and a value without a {scheme} is the password in clear text. stored is
+ * len bytes (an LDAP value, not NUL-terminated). False for an unknown
+ * scheme, a malformed value or an empty one. */
+bool moat_hash_verify_ldap(const char *stored, size_t len, const char *pw, size_t pwlen);
+
 /* "md5" -> MOAT_HASH_MD5 ...; false when unknown. */
 bool moat_hash_alg_parse(const char *name, moat_hash_alg *out);
 
 /* A password_hash setting as EMQX 4 writes it for its backends:
  *   plain | md5 | sha | sha256 | sha512 | bcrypt   (no salt)
+ *   argon2id                                       (PHC string: salt inside)
  *   salt,sha256                                    digest(salt || password)
  *   sha256,salt                                    digest(password || salt)
  *   pbkdf2,sha256,1000,20                          mac, iterations, key bytes

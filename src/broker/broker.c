@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "auth/ban.h"
 #include "auth/pool.h"
 #include "broker/internal.h"
 #include "dashboard/dashboard.h"
@@ -366,7 +367,9 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
     atomic_init(&b->live, &b->conf);
     pthread_mutex_init(&b->lock, NULL);
     moat_auth *auth = NULL;
-    if (moat_pool_new(conf->auth_pool_size, conf->auth_queue_max, &b->auth_pool) != MOAT_OK) {
+    if (!(b->bans = moat_bans_new()) ||
+        moat_pool_new(conf->auth_pool_size, conf->auth_queue_max, &b->auth_pool) != MOAT_OK) {
+        moat_bans_free(b->bans);
         snprintf(err, errlen, "out of memory");
         pthread_mutex_destroy(&b->lock);
         free(b);
@@ -374,6 +377,7 @@ moat_err moat_broker_new(const moat_conf *conf, moat_broker **out, char *err, si
     }
     if (moat_auth_new(conf, b->auth_pool, &auth, err, errlen) != MOAT_OK) {
         moat_pool_free(b->auth_pool);
+        moat_bans_free(b->bans);
         pthread_mutex_destroy(&b->lock);
         free(b);
         return MOAT_EINVAL;
@@ -529,10 +533,13 @@ moat_err moat_broker_run(moat_broker *b)
     for (uint32_t i = 1; i < b->n_workers; i++)
         pthread_join(b->workers[i].thread, NULL);
     /* Backend requests under way finish (bounded by auth.timeout); their
-     * answers are dropped, as no loop runs any more. */
+     * answers are dropped, as no loop runs any more. Answers posted just
+     * before the loops stopped are run here, and let their connections go. */
     atomic_store(&b->auth_draining, true);
     moat_pool_free(b->auth_pool);
     b->auth_pool = NULL;
+    for (uint32_t i = 0; i < b->n_workers; i++)
+        moat_loop_run_posted(b->workers[i].loop);
     for (uint32_t i = 0; i < b->n_workers; i++)
         close_all(&b->workers[i]);
     moat_store_sync(b->store);
@@ -627,6 +634,7 @@ void moat_broker_free(moat_broker *b)
             free(b->retired[i]);
     free(b->retired);
     moat_pool_free(b->auth_pool); /* when moat_broker_run never ran */
+    moat_bans_free(b->bans);
     moat_auth_free(atomic_load(&b->auth));
     for (uint32_t i = 0; i < b->n_auth_retired; i++)
         moat_auth_free(b->auth_retired[i]);

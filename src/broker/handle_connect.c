@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 
+#include "auth/ban.h"
 #include "base/log.h"
 #include "base/rcstr.h"
 #include "broker/internal.h"
@@ -33,6 +34,7 @@ static uint8_t v3_code(uint8_t rc)
     case MQTT_RC_BAD_USER_OR_PASSWORD:
         return V3_BAD_AUTH;
     case MQTT_RC_NOT_AUTHORIZED:
+    case MQTT_RC_BANNED:
         return V3_NOT_AUTHORIZED;
     default:
         return V3_UNAVAILABLE;
@@ -55,11 +57,19 @@ static moat_err refuse(moat_conn *c, uint8_t rc, const char *why)
     return MOAT_OK;
 }
 
+/* allow_anonymous as in force on c's listener (its own, or the global one). */
+static moat_anon anon_mode(const moat_conn *c)
+{
+    const moat_conf *cf = CONF(c->worker->b);
+    int own = cf->listeners[c->listener->index].allow_anonymous;
+    return own ? (moat_anon)(own - 1) : (moat_anon)cf->allow_anonymous;
+}
+
 static bool anonymous_allowed(const moat_conn *c)
 {
     if (c->cert_verified) /* a verified client certificate authenticates */
         return true;
-    switch (CONF(c->worker->b)->allow_anonymous) {
+    switch (anon_mode(c)) {
     case MOAT_ANON_TRUE:
         return true;
     case MOAT_ANON_FALSE:
@@ -103,9 +113,75 @@ void conn_auth_client(const moat_conn *c, moat_auth_client *cl, struct sockaddr_
                              .client_id = c->client_id ? c->client_id : "",
                              .cert_cn = c->ident ? c->ident->cert_cn : NULL,
                              .cert_dn = c->ident ? c->ident->cert_dn : NULL,
-                             .listener = c->listener->label};
+                             .listener = c->listener->label,
+                             .listener_slot = c->listener->index + 1};
     if (peer_addr(c->peer, addr))
         cl->addr = (const struct sockaddr *)addr;
+}
+
+/* A refresh of a client's own rules under way (acl_cache_ttl). */
+typedef struct acl_refresh_req {
+    moat_conn *c;
+    moat_auth_answer ans;
+} acl_refresh_req;
+
+static void acl_refreshed(moat_loop *l, void *arg)
+{
+    (void)l;
+    acl_refresh_req *r = arg;
+    moat_conn *c = r->c;
+    if (c->state == CS_CONNECTED && c->ident) {
+        c->ident->acl_refreshing = false;
+        c->ident->acl_at = (int64_t)moat_now_ms();
+        if (r->ans.error) { /* keep the old rules; try again after the next TTL */
+            LOG_WARN("auth: client %s: rules not refreshed (%s could not answer: %s); the old "
+                     "ones stay",
+                     c->client_id, r->ans.source, r->ans.why);
+        } else {
+            moat_acl_free(c->ident->acl);
+            c->ident->acl = r->ans.acl ? r->ans.acl : moat_acl_new(); /* none now: none */
+            r->ans.acl = NULL;
+            LOG_DEBUG("auth: client %s: rules refreshed from %s (%zu)", c->client_id, r->ans.source,
+                      moat_acl_count(c->ident->acl));
+        }
+    }
+    moat_acl_free(r->ans.acl);
+    free(r);
+    conn_unref(c);
+}
+
+static void acl_refresh_done(void *arg, moat_auth_answer *a)
+{
+    acl_refresh_req *r = arg;
+    r->ans = *a;
+    a->acl = NULL;
+    if (!atomic_load(&r->c->worker->b->auth_draining) &&
+        moat_loop_post(r->c->worker->loop, acl_refreshed, r) == MOAT_OK)
+        return;
+    moat_acl_free(r->ans.acl);
+    conn_unref(r->c);
+    free(r);
+}
+
+static void acl_refresh(moat_conn *c)
+{
+    conn_ident *id = c->ident;
+    acl_refresh_req *r = calloc(1, sizeof *r);
+    id->acl_refreshing = true;
+    id->acl_at = (int64_t)moat_now_ms(); /* a failed start waits a TTL before trying again */
+    if (!r)
+        goto out;
+    r->c = c;
+    conn_ref(c);
+    moat_auth_client cl;
+    struct sockaddr_storage ss;
+    conn_auth_client(c, &cl, &ss);
+    if (moat_auth_refresh_acl(id->acl_auth, id->acl_src, &cl, acl_refresh_done, r))
+        return;
+    conn_unref(c);
+    free(r);
+out:
+    id->acl_refreshing = false;
 }
 
 bool conn_acl_allows(const moat_conn *c, moat_acl_access access, const char *topic, size_t len)
@@ -117,6 +193,9 @@ bool conn_acl_allows(const moat_conn *c, moat_acl_access access, const char *top
     const moat_acl *own = c->ident ? c->ident->acl : NULL;
     if (!acl && !own) /* no rules: the hot path asks nothing more */
         return CONF(b)->acl_nomatch == MOAT_ACL_NOMATCH_ALLOW;
+    if (own && CONF(b)->acl_cache_ttl_ms && !c->ident->acl_refreshing &&
+        (int64_t)moat_now_ms() - c->ident->acl_at >= (int64_t)CONF(b)->acl_cache_ttl_ms)
+        acl_refresh((moat_conn *)c);
     moat_auth_client cl;
     struct sockaddr_storage ss;
     conn_auth_client(c, &cl, &ss);
@@ -400,8 +479,8 @@ typedef struct auth_wait {
     uint8_t pkt[]; /* the CONNECT as received, decoded again to go on */
 } auth_wait;
 
-static moat_err connect_decided(moat_conn *c, const mqtt_packet *p, moat_auth_answer *ans,
-                                uint32_t asked, bool assigned);
+static moat_err connect_decided(moat_conn *c, const mqtt_packet *p, const moat_auth *acl_auth,
+                                moat_auth_answer *ans, uint32_t asked, bool assigned);
 
 static void client_of(moat_conn *c, const mqtt_packet *p, moat_auth_client *cl,
                       struct sockaddr_storage *ss)
@@ -444,7 +523,8 @@ static void auth_resumed(moat_loop *l, void *arg)
     (void)l;
     auth_wait *w = arg;
     moat_conn *c = w->c;
-    if (c->state != CS_AUTH || !c->ident || c->ident->wait != w) { /* closed meanwhile */
+    if (c->state != CS_AUTH || !c->ident || c->ident->wait != w ||
+        atomic_load(&c->worker->b->auth_draining)) { /* closed meanwhile, or stopping */
         wait_free(w);
         conn_unref(c);
         return;
@@ -463,7 +543,7 @@ static void auth_resumed(moat_loop *l, void *arg)
             return;
         c->ident->wait = NULL;
         c->state = CS_NEW;
-        e = connect_decided(c, &p, &out, w->asked, w->assigned);
+        e = connect_decided(c, &p, w->auth, &out, w->asked, w->assigned);
         moat_acl_free(out.acl);
     }
     if (e) {
@@ -504,6 +584,64 @@ void connect_auth_overdue(moat_conn *c)
         c->ident->wait = NULL;
     c->state = CS_NEW;
     refuse(c, MQTT_RC_SERVER_UNAVAILABLE, "authentication did not finish in time (auth.timeout)");
+}
+
+/* The client's IP address as text into ip ("" when unknown). */
+static void addr_text(const struct sockaddr *sa, char *ip, size_t n)
+{
+    ip[0] = '\0';
+    if (sa && sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, (socklen_t)n);
+    else if (sa && sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, (socklen_t)n);
+}
+
+static bool is_banned(moat_conn *c, const moat_auth_client *cl)
+{
+    char ip[INET6_ADDRSTRLEN], who[512];
+    moat_ban_info hit;
+    addr_text(cl->addr, ip, sizeof ip);
+    if (!moat_bans_check(c->worker->b->bans, cl->client_id, cl->username, ip, wall_ms(), &hit, who,
+                         sizeof who))
+        return false;
+    int64_t left = hit.until == INT64_MAX ? -1 : (hit.until - wall_ms() + 999) / 1000;
+    LOG_NOTICE("auth: peer=%s id=%s: banned %s '%s' (%s), %lld s left", c->peer, cl->client_id,
+               moat_ban_kind_name(hit.kind), who,
+               hit.manual ? "by an administrator" : "failed logins", (long long)left);
+    return true;
+}
+
+/* Count a failed login towards a ban; forget failures after a good one. */
+static void ban_account(moat_conn *c, const moat_auth_answer *ans)
+{
+    moat_broker *b = c->worker->b;
+    if (ans->result == MOAT_AUTH_ALLOW) {
+        moat_bans_success(b->bans, c->client_id);
+        return;
+    }
+    if (ans->result != MOAT_AUTH_DENY || ans->error || !CONF(b)->ban_max_failures)
+        return;
+    moat_auth_client cl;
+    struct sockaddr_storage ss;
+    conn_auth_client(c, &cl, &ss);
+    char ip[INET6_ADDRSTRLEN];
+    addr_text(cl.addr, ip, sizeof ip);
+    bool exempt = moat_auth_ban_exempt(AUTH(b), cl.addr), full = false;
+    moat_ban_policy bp = {CONF(b)->ban_max_failures, CONF(b)->ban_window_ms,
+                          CONF(b)->ban_duration_ms};
+    unsigned started =
+        moat_bans_failure(b->bans, &bp, c->client_id, exempt ? NULL : ip, wall_ms(), &full);
+    if (started & (1u << MOAT_BAN_CLIENTID))
+        LOG_WARN("auth: client id '%s' banned for %u s after %u failed logins within %u s "
+                 "(auth.ban.*)",
+                 c->client_id, bp.duration_ms / 1000, bp.max_failures, bp.window_ms / 1000);
+    if (started & (1u << MOAT_BAN_ADDRESS))
+        LOG_WARN("auth: address %s banned for %u s after %u failed logins within %u s "
+                 "(auth.ban.*; exempt networks: auth.ban.exempt)",
+                 ip, bp.duration_ms / 1000, bp.max_failures, bp.window_ms / 1000);
+    if (full)
+        LOG_WARN("auth: the ban table is full (%d entries); failed logins are not all counted",
+                 MOAT_BANS_MAX);
 }
 
 static void log_answer(const moat_conn *c, const moat_auth_answer *ans)
@@ -582,6 +720,8 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
     moat_auth_client cl;
     struct sockaddr_storage ss;
     client_of(c, p, &cl, &ss);
+    if (is_banned(c, &cl))
+        return refuse(c, MQTT_RC_BANNED, "banned (see the ban list: /api/v1/banned)");
     /* With a backend in the chain the answer may come later: the wait is
      * ready before the request leaves, as the answer may race back. */
     auth_wait *w = NULL;
@@ -597,18 +737,19 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
         wait_free(w);
         conn_unref(c);
     }
-    moat_err e = connect_decided(c, p, &ans, asked, assigned);
+    moat_err e = connect_decided(c, p, auth, &ans, asked, assigned);
     moat_acl_free(ans.acl);
     return e;
 }
 
 /* The rest of CONNECT once the chain has decided. ans->acl is taken when
  * the client is let in. */
-static moat_err connect_decided(moat_conn *c, const mqtt_packet *p, moat_auth_answer *ans,
-                                uint32_t asked, bool assigned)
+static moat_err connect_decided(moat_conn *c, const mqtt_packet *p, const moat_auth *acl_auth,
+                                moat_auth_answer *ans, uint32_t asked, bool assigned)
 {
     moat_broker *b = c->worker->b;
     log_answer(c, ans);
+    ban_account(c, ans);
     if (ans->result == MOAT_AUTH_DENY && ans->error)
         return refuse(c, MQTT_RC_SERVER_UNAVAILABLE, "authentication service unavailable");
     if (ans->result == MOAT_AUTH_DENY)
@@ -616,7 +757,7 @@ static moat_err connect_decided(moat_conn *c, const mqtt_packet *p, moat_auth_an
     c->superuser = ans->superuser;
     if (ans->result == MOAT_AUTH_IGNORE && !anonymous_allowed(c))
         return refuse(c, MQTT_RC_NOT_AUTHORIZED,
-                      CONF(b)->allow_anonymous == MOAT_ANON_FALSE
+                      anon_mode(c) == MOAT_ANON_FALSE
                           ? "anonymous access refused (allow_anonymous = false); use a client "
                             "certificate on a verify_peer listener"
                           : "anonymous access refused on a non-loopback listener (set "
@@ -628,6 +769,9 @@ static moat_err connect_decided(moat_conn *c, const mqtt_packet *p, moat_auth_an
         moat_acl_free(ci->acl);
         ci->acl = ans->acl;
         ans->acl = NULL;
+        ci->acl_auth = acl_auth;
+        ci->acl_src = ans->src;
+        ci->acl_at = (int64_t)moat_now_ms();
     }
     if (p->u.connect.will) {
         moat_err e = make_will(c, p);

@@ -147,10 +147,14 @@ struct auth_wait;
  * something to keep (a client certificate, rules from a backend, a CONNECT
  * waiting for a backend): a plain client costs one NULL pointer. */
 typedef struct conn_ident {
-    char *cert_cn;          /* CN of a verified client certificate, for ACL {cn, ...} */
-    char *cert_dn;          /* its subject DN, for backends (%d) */
-    struct moat_acl *acl;   /* the client's own rules, from the backend that allowed it */
-    struct auth_wait *wait; /* CS_AUTH: the pending request (handle_connect.c) */
+    char *cert_cn;                    /* CN of a verified client certificate, for ACL {cn, ...} */
+    char *cert_dn;                    /* its subject DN, for backends (%d) */
+    struct moat_acl *acl;             /* the client's own rules, from the backend that allowed it */
+    struct auth_wait *wait;           /* CS_AUTH: the pending request (handle_connect.c) */
+    const struct moat_auth *acl_auth; /* ... the chain that backend belongs to */
+    size_t acl_src;                   /* ... and its index there (refreshes) */
+    int64_t acl_at;                   /* monotonic ms the rules were fetched */
+    bool acl_refreshing;
 } conn_ident;
 
 typedef struct moat_listener moat_listener;
@@ -287,6 +291,8 @@ struct moat_broker {
     moat_auth **auth_retired;
     uint32_t n_auth_retired;
     struct moat_pool *auth_pool; /* threads for blocking backends (auth/pool.h) */
+    struct moat_bans *bans;      /* failed-login counters and the ban list (auth/ban.h) */
+    int64_t last_ban_sweep;      /* monotonic ms */
     atomic_bool auth_draining;   /* stopping: backend answers are dropped, not posted */
     pthread_mutex_t lock;
     moat_store *store;

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "base/rcstr.h"
+#include "auth/ban.h"
 #include "broker/internal.h"
 
 /* ------------------------------------------------------------ qlist */
@@ -388,6 +389,12 @@ void broker_tick(moat_broker *b)
         sys_publish(b);
     }
     pthread_mutex_unlock(&b->lock);
+    if (mono - b->last_ban_sweep >= 10000) {
+        b->last_ban_sweep = mono;
+        moat_ban_policy bp = {CONF(b)->ban_max_failures, CONF(b)->ban_window_ms,
+                              CONF(b)->ban_duration_ms};
+        moat_bans_sweep(b->bans, &bp, now);
+    }
     if (mono - b->last_expiry_check >= 60000 || !b->last_expiry_check) {
         b->last_expiry_check = mono;
         tls_expiry_warnings(b);

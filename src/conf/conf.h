@@ -124,6 +124,9 @@ typedef struct moat_listener_conf {
     char proxy_address_header[64];
     char proxy_port_header[64];
     char trusted_proxies[1024];
+    /* Authentication (MQTT types): "" / 0 = the global settings apply */
+    char auth_chain[256];
+    int allow_anonymous; /* 0 = allow_anonymous; else moat_anon + 1 */
     /* PROXY protocol (every type) */
     bool proxy_protocol;
     uint32_t proxy_protocol_timeout_ms;
@@ -171,16 +174,21 @@ typedef struct moat_conf {
     uint32_t sys_interval_ms;  /* broker.sys_interval, 0 disables $SYS */
     moat_anon allow_anonymous; /* allow_anonymous */
     /* auth (src/auth) */
-    char auth_chain[256];     /* auth.chain: source names in order */
-    int auth_password_hash;   /* auth.mnesia.password_hash: moat_hash_alg */
-    char password_file[512];  /* password_file: mosquitto_passwd format, "" = none */
-    char acl_file[512];       /* acl_file: EMQX 4 acl.conf syntax, "" = none */
-    int acl_nomatch;          /* acl_nomatch: moat_acl_nomatch */
-    int acl_deny_action;      /* acl_deny_action: moat_acl_deny_action */
-    int auth_on_error;        /* auth.on_error: moat_auth_on_error */
-    uint32_t auth_timeout_ms; /* auth.timeout: a backend's answer, queue included */
-    uint32_t auth_pool_size;  /* auth.pool_size: threads for blocking backends */
-    uint32_t auth_queue_max;  /* auth.queue_max: requests waiting for a thread */
+    char auth_chain[256];      /* auth.chain: source names in order */
+    int auth_password_hash;    /* auth.mnesia.password_hash: moat_hash_alg */
+    char password_file[512];   /* password_file: mosquitto_passwd format, "" = none */
+    char acl_file[512];        /* acl_file: EMQX 4 acl.conf syntax, "" = none */
+    int acl_nomatch;           /* acl_nomatch: moat_acl_nomatch */
+    int acl_deny_action;       /* acl_deny_action: moat_acl_deny_action */
+    uint32_t acl_cache_ttl_ms; /* acl_cache_ttl: backend rules fetched again after; 0 never */
+    int auth_on_error;         /* auth.on_error: moat_auth_on_error */
+    uint32_t auth_timeout_ms;  /* auth.timeout: a backend's answer, queue included */
+    uint32_t auth_pool_size;   /* auth.pool_size: threads for blocking backends */
+    uint32_t auth_queue_max;   /* auth.queue_max: requests waiting for a thread */
+    uint32_t ban_max_failures; /* auth.ban.max_failures: 0 = failed logins never ban */
+    uint32_t ban_window_ms;    /* auth.ban.window */
+    uint32_t ban_duration_ms;  /* auth.ban.duration */
+    char ban_exempt[1024];     /* auth.ban.exempt: CIDR list never banned by address */
     /* External backends (src/auth/backend.h): one block each, below. */
     /* -- backend settings: begin -- */
 
@@ -210,14 +218,68 @@ typedef struct moat_conf {
     struct moat_conf_sql mysql;
 
     /* -- redis settings (add below this line) -- */
+    int auth_redis_type;                  /* auth.redis.type: 0 single, 1 sentinel, 2 cluster */
+    char auth_redis_server[256];          /* auth.redis.server: host:port, "" = not configured */
+    uint32_t auth_redis_pool;             /* auth.redis.pool: connections */
+    uint32_t auth_redis_database;         /* auth.redis.database: SELECT n */
+    char auth_redis_password[256];        /* auth.redis.password: AUTH, "" = none */
+    uint32_t auth_redis_query_timeout_ms; /* auth.redis.query_timeout, 0 = auth.timeout only */
+    char auth_redis_auth_cmd[512];        /* auth.redis.auth_cmd */
+    char auth_redis_password_hash[128];   /* auth.redis.password_hash (hash.h spec) */
+    char auth_redis_super_cmd[512];       /* auth.redis.super_cmd, "" = none */
+    char auth_redis_acl_cmd[512];         /* auth.redis.acl_cmd, "" = none */
 
     /* -- ldap settings (add below this line) -- */
+    char ldap_servers[512];        /* auth.ldap.servers: hosts, comma-separated; "" = off */
+    uint32_t ldap_port;            /* auth.ldap.port */
+    uint32_t ldap_pool;            /* auth.ldap.pool: connections */
+    char ldap_bind_dn[512];        /* auth.ldap.bind_dn */
+    char ldap_bind_password[256];  /* auth.ldap.bind_password */
+    uint32_t ldap_timeout_ms;      /* auth.ldap.timeout */
+    char ldap_device_dn[512];      /* auth.ldap.device_dn: search base */
+    char ldap_objectclass[128];    /* auth.ldap.match_objectclass */
+    char ldap_username_attr[128];  /* auth.ldap.username.attributetype */
+    char ldap_password_attr[128];  /* auth.ldap.password.attributetype */
+    bool ldap_bind_as_user;        /* auth.ldap.bind_as_user */
+    bool ldap_ssl;                 /* auth.ldap.ssl: ldaps:// */
+    char ldap_ssl_cacertfile[512]; /* auth.ldap.ssl.cacertfile */
+    char ldap_ssl_certfile[512];   /* auth.ldap.ssl.certfile */
+    char ldap_ssl_keyfile[512];    /* auth.ldap.ssl.keyfile */
+    int ldap_ssl_verify;           /* auth.ldap.ssl.verify: moat_conf_verify */
 
     /* -- http settings (add below this line) -- */
+    char auth_http_auth_url[1024];         /* auth.http.auth_req(.url), "" = not configured */
+    int auth_http_auth_method;             /* auth.http.auth_req.method: 0 post, 1 get */
+    int auth_http_auth_ctype;              /* ...headers.content-type: moat_tmpl_enc */
+    char auth_http_auth_params[512];       /* auth.http.auth_req.params */
+    char auth_http_super_url[1024];        /* auth.http.super_req(.url), "" = none */
+    int auth_http_super_method;            /* auth.http.super_req.method */
+    int auth_http_super_ctype;             /* auth.http.super_req.headers.content-type */
+    char auth_http_super_params[512];      /* auth.http.super_req.params */
+    uint32_t auth_http_timeout_ms;         /* auth.http.timeout */
+    uint32_t auth_http_connect_timeout_ms; /* auth.http.connect_timeout */
+    uint32_t auth_http_pool_size;          /* auth.http.pool_size: connections */
+    char auth_http_cacertfile[512];        /* auth.http.ssl.cacertfile, "" = system CAs */
+    char auth_http_certfile[512];          /* auth.http.ssl.certfile: client certificate */
+    char auth_http_keyfile[512];           /* auth.http.ssl.keyfile */
+    bool auth_http_verify;                 /* auth.http.ssl.verify */
+    bool auth_http_pipelining;             /* auth.http.enable_pipelining: accepted, unused */
 
     /* -- jwt settings (add below this line) -- */
+    char jwt_secret[512];         /* auth.jwt.secret: HS256/384/512 key; "" = none */
+    char jwt_pubkey[512];         /* auth.jwt.pubkey: PEM file (RSA or EC P-256); "" = none */
+    int jwt_from;                 /* auth.jwt.from: 0 password, 1 username */
+    bool jwt_verify_claims;       /* auth.jwt.verify_claims */
+    char jwt_claim_username[256]; /* auth.jwt.verify_claims.username */
+    char jwt_claim_clientid[256]; /* auth.jwt.verify_claims.clientid */
+    char jwt_claim_sub[256];      /* auth.jwt.verify_claims.sub */
+    char jwt_claim_iss[256];      /* auth.jwt.verify_claims.iss */
+    char jwt_claim_aud[256];      /* auth.jwt.verify_claims.aud */
+    char jwt_acl_claim[64];       /* auth.jwt.acl_claim_name; "" = no ACL from tokens */
+    uint32_t jwt_leeway_ms;       /* auth.jwt.leeway: clock skew allowed on exp / nbf */
 
     /* -- store settings (add below this line) -- */
+    bool auth_store_enable; /* auth.store.enable: the built-in user store (auth/userdb.h) */
 
     /* -- backend settings: end -- */
     moat_conf_cred auth_users[MOAT_AUTH_MAX_ENTRIES];   /* auth.user.N.* */

@@ -95,7 +95,7 @@ typedef struct conf_listener_type {
 } conf_listener_type;
 
 /* Upper bound on the table's length, for per-option arrays in the loader. */
-#define CONF_MAX_OPTIONS 128
+#define CONF_MAX_OPTIONS 256
 
 extern const conf_option conf_options[];
 extern const size_t conf_n_options;

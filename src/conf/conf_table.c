@@ -84,6 +84,13 @@ static const conf_enum_value peer_ids[] = {
     {NULL, 0},
 };
 
+/* A listener's allow_anonymous: the global value, or its own (moat_anon + 1). */
+static const conf_enum_value listener_anon_modes[] = {{"global", 0},
+                                                      {"loopback", MOAT_ANON_LOOPBACK + 1},
+                                                      {"true", MOAT_ANON_TRUE + 1},
+                                                      {"false", MOAT_ANON_FALSE + 1},
+                                                      {NULL, 0}};
+
 static const conf_enum_value anon_modes[] = {
     {"loopback", MOAT_ANON_LOOPBACK},
     {"true", MOAT_ANON_TRUE},
@@ -92,13 +99,10 @@ static const conf_enum_value anon_modes[] = {
 };
 
 static const conf_enum_value hash_algs[] = {
-    {"plain", MOAT_HASH_PLAIN},
-    {"md5", MOAT_HASH_MD5},
-    {"sha", MOAT_HASH_SHA},
-    {"sha256", MOAT_HASH_SHA256},
-    {"sha512", MOAT_HASH_SHA512},
-    {"bcrypt", MOAT_HASH_BCRYPT},
-    {NULL, 0},
+    {"plain", MOAT_HASH_PLAIN},       {"md5", MOAT_HASH_MD5},
+    {"sha", MOAT_HASH_SHA},           {"sha256", MOAT_HASH_SHA256},
+    {"sha512", MOAT_HASH_SHA512},     {"bcrypt", MOAT_HASH_BCRYPT},
+    {"argon2id", MOAT_HASH_ARGON2ID}, {NULL, 0},
 };
 
 static const conf_enum_value acl_nomatch_modes[] = {
@@ -126,6 +130,11 @@ static bool check_chain(const char *v, char *msg, size_t n)
         return false;
     }
     return true;
+}
+
+static bool check_chain_or_empty(const char *v, char *msg, size_t n)
+{
+    return !v[0] || check_chain(v, msg, n);
 }
 
 static bool check_cidrs(const char *v, char *msg, size_t n)
@@ -355,6 +364,48 @@ const conf_option conf_options[] = {
      .def = "10000",
      .desc = "Backend requests that may wait for a thread; beyond, a request fails at once "
              "(auth.on_error)."},
+    {.name = "auth.ban.max_failures",
+     .type = CONF_UINT,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_max_failures),
+     .min = 0,
+     .max = 1000000,
+     .def = "10",
+     .desc = "Failed logins (wrong password) within auth.ban.window that ban the client id, and "
+             "the client's address, for auth.ban.duration: a banned client is refused before any "
+             "source is asked (v5 CONNACK 0x8A, v3 5). 0: failed logins never ban. The ban list "
+             "is in the HTTP API (/api/v1/banned)."},
+    {.name = "auth.ban.window",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_window_ms),
+     .min = SEC,
+     .max = DAY,
+     .scale = 1,
+     .def = "1m",
+     .desc = "The window over which failed logins are counted."},
+    {.name = "auth.ban.duration",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_duration_ms),
+     .min = SEC,
+     .max = 30 * DAY,
+     .scale = 1,
+     .def = "5m",
+     .desc = "How long a ban for failed logins lasts."},
+    {.name = "auth.ban.exempt",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ban_exempt),
+     .check = check_cidrs,
+     .def = "127.0.0.0/8, ::1",
+     .desc = "Addresses and networks (CIDR, comma-separated) never banned by address, such as "
+             "a NAT gateway many devices share; their client ids are still counted. Empty: "
+             "none."},
 /* -- backend keys: begin -- */
 
 /* -- pgsql keys (add below this line) -- */
@@ -454,14 +505,498 @@ const conf_option conf_options[] = {
 #undef SQL_KEY
 
     /* -- redis keys (add below this line) -- */
+    {.name = "auth.redis.type",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_redis_type),
+     .values = (const conf_enum_value[]){{"single", 0}, {"sentinel", 1}, {"cluster", 2}, {NULL, 0}},
+     .def = "single",
+     .desc = "Redis deployment: single (one server). sentinel and cluster are not supported yet "
+             "(a start-up error)."},
+    {.name = "auth.redis.server",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_redis_server),
+     .def = "",
+     .desc = "The Redis server as host:port (127.0.0.1:6379). Set: the redis backend is "
+             "configured (auth.chain = auto asks it). Empty: off."},
+    {.name = "auth.redis.pool",
+     .type = CONF_UINT,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_redis_pool),
+     .min = 1,
+     .max = 256,
+     .def = "8",
+     .desc = "Connections to Redis at most, each used by one request at a time; made when "
+             "first needed."},
+    {.name = "auth.redis.database",
+     .type = CONF_UINT,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_redis_database),
+     .max = 65535,
+     .def = "0",
+     .desc = "The Redis database number (SELECT) the commands run in."},
+    {.name = "auth.redis.password",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD | CONF_SECRET,
+     GLOBAL(auth_redis_password),
+     .def = "",
+     .desc = "Password sent with AUTH after connecting (requirepass). Empty: none."},
+    {.name = "auth.redis.query_timeout",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_redis_query_timeout_ms),
+     .max = 5 * MIN,
+     .scale = 1,
+     .def = "0s",
+     .desc = "How long one login's connect and commands may take; 0: up to auth.timeout "
+             "(which always bounds it)."},
+    {.name = "auth.redis.auth_cmd",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD | CONF_NONEMPTY,
+     GLOBAL(auth_redis_auth_cmd),
+     .def = "HMGET mqtt_user:%u password",
+     .desc = "Command fetching the stored password (and, as a second field, its salt), split "
+             "into arguments at spaces; %u %c %a %C %d (username, client id, address, "
+             "certificate CN and DN) are replaced inside one argument. Nil: not this "
+             "backend's client (next source)."},
+    {.name = "auth.redis.password_hash",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_redis_password_hash),
+     .def = "plain",
+     .desc = "How the stored password is written, as in EMQX 4: plain, md5, sha, sha256, "
+             "sha512, bcrypt; salt,sha256 (salt first) or sha256,salt (salt after), the salt "
+             "being the second field auth_cmd fetches; pbkdf2,sha256,1000,20."},
+    {.name = "auth.redis.super_cmd",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_redis_super_cmd),
+     .def = "HGET mqtt_user:%u is_superuser",
+     .desc = "Command telling whether an allowed client is a superuser (answer 1 or true). "
+             "Empty: none is."},
+    {.name = "auth.redis.acl_cmd",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_redis_acl_cmd),
+     .def = "HGETALL mqtt_acl:%u",
+     .desc = "Command fetching an allowed client's ACL as a hash of topic filter -> access (1 "
+             "subscribe, 2 publish, 3 both); every entry allows, and what none matches goes "
+             "to acl_file and acl_nomatch. Empty: none."},
 
     /* -- ldap keys (add below this line) -- */
+    {.name = "auth.ldap.servers",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_servers),
+     .def = "",
+     .desc = "LDAP servers (host names or addresses, separated by commas), tried in order; empty: "
+             "no LDAP source. See docs/auth.md."},
+    {.name = "auth.ldap.port",
+     .type = CONF_UINT,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_port),
+     .min = 1,
+     .max = 65535,
+     .def = "389",
+     .desc = "Their port (ldaps usually 636)."},
+    {.name = "auth.ldap.pool",
+     .type = CONF_UINT,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_pool),
+     .min = 1,
+     .max = 256,
+     .def = "8",
+     .desc = "Connections kept open to the LDAP server, each used by one request at a time."},
+    {.name = "auth.ldap.bind_dn",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_bind_dn),
+     .def = "cn=root,dc=emqx,dc=io",
+     .desc = "DN moat binds as to search for clients (empty: anonymous search)."},
+    {.name = "auth.ldap.bind_password",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD | CONF_SECRET,
+     GLOBAL(ldap_bind_password),
+     .def = "public",
+     .desc = "Password of auth.ldap.bind_dn."},
+    {.name = "auth.ldap.timeout",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_timeout_ms),
+     .min = 100,
+     .max = 5 * MIN,
+     .scale = 1,
+     .def = "30s",
+     .desc = "Longest wait for the LDAP server (connect, bind, search); auth.timeout caps it."},
+    {.name = "auth.ldap.device_dn",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_device_dn),
+     .def = "ou=device,dc=emqx,dc=io",
+     .desc = "Base DN under which clients are searched (and, with bind_as_user, the parent of "
+             "their entries)."},
+    {.name = "auth.ldap.match_objectclass",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_objectclass),
+     .def = "mqttUser",
+     .desc = "Object class a client's entry must have (docs/ldap/moat.schema defines mqttUser; "
+             "inetOrgPerson works too)."},
+    {.name = "auth.ldap.username.attributetype",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_username_attr),
+     .def = "uid",
+     .desc = "Attribute that holds the MQTT username."},
+    {.name = "auth.ldap.password.attributetype",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_password_attr),
+     .def = "userPassword",
+     .desc = "Attribute that holds the password: {SSHA}, {SHA}, {SSHA256}, {SSHA512}, {CRYPT}, "
+             "{PBKDF2-SHA256} ... or clear text."},
+    {.name = "auth.ldap.bind_as_user",
+     .type = CONF_BOOL,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_bind_as_user),
+     .def = "false",
+     .desc =
+         "true: check the password by binding as <username attribute>=<username>,<device_dn> with "
+         "it (the server checks it); false: read the password attribute and compare here."},
+    {.name = "auth.ldap.ssl",
+     .type = CONF_BOOL,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_ssl),
+     .def = "false",
+     .desc = "Connect with ldaps:// (TLS from the first byte)."},
+    {.name = "auth.ldap.ssl.cacertfile",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_ssl_cacertfile),
+     .def = "",
+     .desc = "CA certificates (PEM) that verify the LDAP server; empty: the system's."},
+    {.name = "auth.ldap.ssl.certfile",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_ssl_certfile),
+     .def = "",
+     .desc = "Client certificate (PEM) shown to the LDAP server, if it asks for one."},
+    {.name = "auth.ldap.ssl.keyfile",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_ssl_keyfile),
+     .def = "",
+     .desc = "Its private key (PEM)."},
+    {.name = "auth.ldap.ssl.verify",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_ssl_verify),
+     .values = verify_modes,
+     .def = "verify_peer",
+     .desc = "verify_peer: the LDAP server's certificate must verify and match its name; "
+             "verify_none: not checked (tests only)."},
 
     /* -- http keys (add below this line) -- */
+    {.name = "auth.http.auth_req",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_auth_url),
+     .def = "",
+     .desc = "URL of the authentication service (http:// or https://). Set: the http backend "
+             "is configured. Empty: off."},
+#define HTTP_METHODS                                                                               \
+    (const conf_enum_value[])                                                                      \
+    {                                                                                              \
+        {"post", 0}, {"get", 1},                                                                   \
+        {                                                                                          \
+            NULL, 0                                                                                \
+        }                                                                                          \
+    }
+#define HTTP_CTYPES                                                                                \
+    (const conf_enum_value[])                                                                      \
+    {                                                                                              \
+        {"application/x-www-form-urlencoded", 0}, {"application/json", 1},                         \
+        {                                                                                          \
+            NULL, 0                                                                                \
+        }                                                                                          \
+    }
+/* The body's encoding, for auth_req and super_req in EMQX's two spellings. */
+#define HTTP_CTYPE(key, field, text)                                                               \
+    {                                                                                              \
+        .name = key, .type = CONF_ENUM, .section = CONF_SEC_AUTH, .flags = CONF_RELOAD,            \
+        GLOBAL(field), .values = HTTP_CTYPES, .def = "application/x-www-form-urlencoded",          \
+        .desc = text                                                                               \
+    }
+    {.name = "auth.http.auth_req.url",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_auth_url),
+     .def = "",
+     .desc = "The same as auth.http.auth_req (EMQX 4.3's name)."},
+    {.name = "auth.http.auth_req.method",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_auth_method),
+     .values = HTTP_METHODS,
+     .def = "post",
+     .desc = "post: the parameters in the body; get: in the query string (where servers tend "
+             "to log them, password included)."},
+    HTTP_CTYPE("auth.http.auth_req.headers.content-type", auth_http_auth_ctype,
+               "How a post body is encoded: a form, or a JSON object of strings."),
+    HTTP_CTYPE(
+        "auth.http.auth_req.headers.content_type", auth_http_auth_ctype,
+        "The same as auth.http.auth_req.headers.content-type (the spelling of EMQX 4.3's own "
+        "file)."),
+    {.name = "auth.http.auth_req.params",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD | CONF_NONEMPTY,
+     GLOBAL(auth_http_auth_params),
+     .def = "clientid=%c,username=%u,password=%P",
+     .desc = "Parameters sent, name=value separated by commas; %u %c %a %C %d %P (username, "
+             "client id, address, certificate CN and DN, password) are replaced, a missing "
+             "one by nothing. The answer: 200 allows (body \"ignore\": next source; a JSON "
+             "body {\"result\": \"allow\"|\"deny\"|\"ignore\", \"is_superuser\": true} is "
+             "read), 4xx denies, anything else is an error (auth.on_error)."},
+    {.name = "auth.http.super_req",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_super_url),
+     .def = "",
+     .desc = "URL asked whether an allowed client is a superuser (200: yes). Empty: only a "
+             "JSON is_superuser in the auth_req answer makes one."},
+    {.name = "auth.http.super_req.url",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_super_url),
+     .def = "",
+     .desc = "The same as auth.http.super_req (EMQX 4.3's name)."},
+    {.name = "auth.http.super_req.method",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_super_method),
+     .values = HTTP_METHODS,
+     .def = "post",
+     .desc = "post or get, as auth.http.auth_req.method."},
+    HTTP_CTYPE("auth.http.super_req.headers.content-type", auth_http_super_ctype,
+               "How the super_req post body is encoded."),
+    HTTP_CTYPE(
+        "auth.http.super_req.headers.content_type", auth_http_super_ctype,
+        "The same as auth.http.super_req.headers.content-type (the spelling of EMQX 4.3's own "
+        "file)."),
+    {.name = "auth.http.super_req.params",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD | CONF_NONEMPTY,
+     GLOBAL(auth_http_super_params),
+     .def = "clientid=%c,username=%u",
+     .desc = "Parameters of super_req, as auth.http.auth_req.params."},
+#undef HTTP_METHODS
+#undef HTTP_CTYPES
+#undef HTTP_CTYPE
+    {.name = "auth.http.enable_pipelining",
+     .type = CONF_BOOL,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_pipelining),
+     .def = "true",
+     .desc = "Accepted so that EMQX 4.3 files load; moat sends one request at a time on each "
+             "of its auth.http.pool_size connections."},
+    {.name = "auth.http.timeout",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_timeout_ms),
+     .min = 100,
+     .max = 5 * MIN,
+     .scale = 1,
+     .def = "5s",
+     .desc = "How long one request may take (auth.timeout bounds it too)."},
+    {.name = "auth.http.connect_timeout",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_connect_timeout_ms),
+     .min = 100,
+     .max = 5 * MIN,
+     .scale = 1,
+     .def = "5s",
+     .desc = "How long connecting (TLS included) to the service may take."},
+    {.name = "auth.http.pool_size",
+     .type = CONF_UINT,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_pool_size),
+     .min = 1,
+     .max = 256,
+     .def = "8",
+     .desc = "Connections to the service at most (kept alive between requests)."},
+    {.name = "auth.http.ssl.cacertfile",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_cacertfile),
+     .def = "",
+     .desc = "https: PEM file of the CAs the service's certificate must chain to. Empty: the "
+             "system's CAs."},
+    {.name = "auth.http.ssl.certfile",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_certfile),
+     .def = "",
+     .desc = "https: a client certificate (PEM) to present. Empty: none."},
+    {.name = "auth.http.ssl.keyfile",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_keyfile),
+     .def = "",
+     .desc = "https: the client certificate's private key (PEM)."},
+    {.name = "auth.http.ssl.verify",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_http_verify),
+     .values =
+         (const conf_enum_value[]){
+             {"true", 1}, {"false", 0}, {"verify_peer", 1}, {"verify_none", 0}, {NULL, 0}},
+     .def = "true",
+     .desc = "https: check the service's certificate and name (true, verify_peer); false or "
+             "verify_none trusts any server, for tests only."},
 
     /* -- jwt keys (add below this line) -- */
+    {.name = "auth.jwt.secret",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD | CONF_SECRET,
+     GLOBAL(jwt_secret),
+     .def = "",
+     .desc = "Shared secret for HS256, HS384 and HS512 tokens; empty: no HMAC tokens. See "
+             "docs/auth.md."},
+    {.name = "auth.jwt.pubkey",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(jwt_pubkey),
+     .def = "",
+     .desc = "PEM file with the public key for RS256/RS384/RS512 (an RSA key) or ES256 (an EC "
+             "P-256 key) tokens; empty: none."},
+    {.name = "auth.jwt.from",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(jwt_from),
+     .values = (const conf_enum_value[]){{"password", 0}, {"username", 1}, {NULL, 0}},
+     .def = "password",
+     .desc = "Where the client puts its token: password or username."},
+    {.name = "auth.jwt.verify_claims",
+     .type = CONF_BOOL,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(jwt_verify_claims),
+     .def = "false",
+     .desc = "Check the claims below against the client (each set one must be present and equal)."},
+    {.name = "auth.jwt.verify_claims.username",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(jwt_claim_username),
+     .def = "",
+     .desc = "Value the username claim must have: %u (the client's username), %c (its client id) "
+             "or a literal; empty: not checked."},
+    {.name = "auth.jwt.verify_claims.clientid",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(jwt_claim_clientid),
+     .def = "",
+     .desc = "Same for the clientid claim."},
+    {.name = "auth.jwt.verify_claims.sub",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(jwt_claim_sub),
+     .def = "",
+     .desc = "Same for the sub claim."},
+    {.name = "auth.jwt.verify_claims.iss",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(jwt_claim_iss),
+     .def = "",
+     .desc = "Same for the iss claim."},
+    {.name = "auth.jwt.verify_claims.aud",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(jwt_claim_aud),
+     .def = "",
+     .desc = "Same for the aud claim (a string, or an array that must hold the value)."},
+    {.name = "auth.jwt.acl_claim_name",
+     .type = CONF_STRING,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(jwt_acl_claim),
+     .def = "acl",
+     .desc = "Claim with the client's ACL ({\"pub\": [...], \"sub\": [...], \"all\": [...]}); with "
+             "it, whatever it does not allow is denied to that client."},
+    {.name = "auth.jwt.leeway",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(jwt_leeway_ms),
+     .min = 0,
+     .max = 1 * HOUR,
+     .scale = 1,
+     .def = "30s",
+     .desc = "Clock skew allowed when checking exp and nbf."},
 
     /* -- store keys (add below this line) -- */
+    {.name = "auth.store.enable",
+     .type = CONF_BOOL,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(auth_store_enable),
+     .def = "on",
+     .desc = "The built-in user store (store in auth.chain): users and client ids added with "
+             "moat ctl users|clients or the HTTP API (/api/v1/auth/users, /api/v1/auth/clients), "
+             "kept in node.data_dir/auth_store.mdb with argon2id hashes. A client it does not "
+             "know costs one in-memory lookup; one it knows is checked on the auth worker "
+             "pool."},
 
     /* -- backend keys: end -- */
     {.name = "auth.user.N.username",
@@ -510,7 +1045,9 @@ const conf_option conf_options[] = {
      .values = hash_algs,
      .def = "sha256",
      .desc = "How auth.user.N.password and auth.client.N.password are written: plain (clear "
-             "text), or the unsalted hex digest md5, sha, sha256, sha512, or a bcrypt string."},
+             "text), or the unsalted hex digest md5, sha, sha256, sha512, a bcrypt string, or an "
+             "argon2id PHC string ($argon2id$v=19$m=...; checked on the auth worker pool by the "
+             "store source, which then answers for these entries too)."},
     {.name = "password_file",
      .type = CONF_STRING,
      .section = CONF_SEC_AUTH,
@@ -536,6 +1073,18 @@ const conf_option conf_options[] = {
      .values = acl_nomatch_modes,
      .def = "allow",
      .desc = "What happens when no rule of acl_file matches: allow or deny."},
+    {.name = "acl_cache_ttl",
+     .type = CONF_DURATION,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(acl_cache_ttl_ms),
+     .min = 0,
+     .max = DAY,
+     .scale = 1,
+     .def = "1m",
+     .desc = "How long the rules a backend gave a client at CONNECT (acl_query, acl_cmd) are "
+             "trusted; then they are fetched again in the background while the client keeps "
+             "its old ones. 0: fetched once per connection."},
     {.name = "acl_deny_action",
      .type = CONF_ENUM,
      .section = CONF_SEC_AUTH,
@@ -845,6 +1394,28 @@ const conf_option conf_options[] = {
              "empty: the header is ignored, whoever sends it."},
 #undef WS_OPT
 #undef WS_TYPES
+
+    /* authentication, per listener */
+    {.name = "auth_chain",
+     .type = CONF_STRING,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER | CONF_RELOAD,
+     MQTT_TYPES,
+     LISTENER(auth_chain),
+     .check = check_chain_or_empty,
+     .def = "",
+     .desc = "This listener's own authentication chain (same form as auth.chain), such as "
+             "builtin on a loopback listener and pgsql on the public one. Empty: auth.chain."},
+    {.name = "allow_anonymous",
+     .type = CONF_ENUM,
+     .section = CONF_SEC_LISTENER,
+     .flags = CONF_LISTENER | CONF_RELOAD,
+     MQTT_TYPES,
+     LISTENER(allow_anonymous),
+     .values = listener_anon_modes,
+     .def = "global",
+     .desc = "Clients no source knows, on this listener: true, false, loopback, or global "
+             "(the top-level allow_anonymous)."},
 
     /* PROXY protocol (every listener type) */
     {.name = "proxy_protocol",

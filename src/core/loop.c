@@ -395,6 +395,12 @@ static void run_tasks(moat_loop *l)
     l->running.n = 0;
 }
 
+void moat_loop_run_posted(moat_loop *l)
+{
+    while (tasks_waiting(l))
+        run_tasks(l);
+}
+
 /* ---- loop ---- */
 
 void moat_loop_set_before_sleep(moat_loop *l, moat_task_fn fn, void *arg)

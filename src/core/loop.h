@@ -49,6 +49,10 @@ moat_err moat_loop_post(moat_loop *l, moat_task_fn fn, void *arg);
 
 /* Run until moat_loop_stop(). */
 void moat_loop_run(moat_loop *l);
+/* After moat_loop_run has returned: run the tasks posted meanwhile (and
+ * those they post), on the calling thread, so that none is lost at
+ * shutdown. */
+void moat_loop_run_posted(moat_loop *l);
 /* Thread-safe: make moat_loop_run return after the current iteration. */
 void moat_loop_stop(moat_loop *l);
 

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "auth/ban.h"
 #include "base/log.h"
 #include "certs/info.h"
 #include "dashboard/assets.h"
@@ -23,7 +24,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static void resp_json(http_resp *rs, int status, cJSON *j)
+void resp_json(http_resp *rs, int status, cJSON *j)
 {
     char *text = cJSON_PrintUnformatted(j);
     rs->status = text ? status : 500;
@@ -335,7 +336,7 @@ static void resp_list(http_resp *rs, cJSON *arr, long page, long limit, long cou
 }
 
 /* A path's remainder after prefix, %XX-decoded, into out (NUL-terminated). */
-static size_t path_rest(const http_req *rq, size_t prefix, char *out, size_t cap)
+size_t path_rest(const http_req *rq, size_t prefix, char *out, size_t cap)
 {
     if (prefix >= rq->h->path.len) {
         out[0] = 0;
@@ -515,6 +516,125 @@ static void kick(const http_req *rq, http_resp *rs, const char *id, size_t idlen
         return;
     }
     LOG_NOTICE("dashboard: client %.*s kicked by %s from %s", (int)idlen, id, user, rq->peer);
+    rs->status = 204;
+}
+
+/* ---- the ban list (auth/ban.h) ---- */
+
+static void ban_one(void *ctx, const moat_ban_info *i)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "as", moat_ban_kind_name(i->kind));
+    cJSON_AddStringToObject(o, "who", i->who);
+    cJSON_AddNumberToObject(o, "since", (double)(i->since / 1000));
+    if (i->until == INT64_MAX)
+        cJSON_AddNullToObject(o, "until");
+    else
+        cJSON_AddNumberToObject(o, "until", (double)((i->until + 999) / 1000));
+    cJSON_AddStringToObject(o, "by", i->manual ? "administrator" : "failed_logins");
+    cJSON_AddStringToObject(o, "reason", i->reason);
+    cJSON_AddItemToArray(ctx, o);
+}
+
+static void ban_add(const http_req *rq, http_resp *rs, const char *user)
+{
+    moat_broker *b = rq->b;
+    cJSON *j = cJSON_ParseWithLength((const char *)rq->body, rq->body_len);
+    const cJSON *as = cJSON_GetObjectItemCaseSensitive(j, "as");
+    const cJSON *who = cJSON_GetObjectItemCaseSensitive(j, "who");
+    const cJSON *dur = cJSON_GetObjectItemCaseSensitive(j, "duration");
+    const cJSON *why = cJSON_GetObjectItemCaseSensitive(j, "reason");
+    moat_ban_kind kind;
+    bool ok = cJSON_IsString(as) && moat_ban_kind_parse(as->valuestring, &kind) &&
+              cJSON_IsString(who) && who->valuestring[0] && strlen(who->valuestring) < 1024 &&
+              (!dur || cJSON_IsNull(dur) || (cJSON_IsNumber(dur) && dur->valuedouble >= 1)) &&
+              (!why || cJSON_IsString(why));
+    if (!ok) {
+        cJSON_Delete(j);
+        resp_json_error(rs, 400, "bad_request",
+                        "expected {\"as\": \"clientid\" | \"username\" | \"address\", \"who\": "
+                        "\"...\", \"duration\": seconds (leave out: until removed), "
+                        "\"reason\": \"...\"}");
+        return;
+    }
+    int64_t now = wall_ms();
+    int64_t until = dur && cJSON_IsNumber(dur) && dur->valuedouble < 1e10
+                        ? now + (int64_t)(dur->valuedouble * 1000)
+                        : INT64_MAX;
+    moat_err e =
+        moat_bans_add(b->bans, kind, who->valuestring, now, until, why ? why->valuestring : "");
+    if (e) {
+        cJSON_Delete(j);
+        resp_json_error(rs, e == MOAT_ELIMIT ? 503 : 500, "internal_error",
+                        e == MOAT_ELIMIT ? "the ban table is full" : "cannot add the ban");
+        return;
+    }
+    LOG_NOTICE("dashboard: %s '%s' banned by %s from %s (%s)", moat_ban_kind_name(kind),
+               who->valuestring, user, rq->peer,
+               until == INT64_MAX ? "until removed" : "for a time");
+    if (kind == MOAT_BAN_CLIENTID) { /* a connected client goes now */
+        pthread_mutex_lock(&b->lock);
+        moat_session *s = moat_map_get(&b->sessions, who->valuestring, strlen(who->valuestring));
+        moat_conn *c = s ? s->conn : NULL;
+        if (c) {
+            conn_ref(c);
+            if (moat_loop_post(c->worker->loop, kick_task, c) != MOAT_OK)
+                conn_unref(c);
+        }
+        pthread_mutex_unlock(&b->lock);
+    }
+    cJSON *arr = cJSON_CreateArray();
+    moat_ban_info info = {.kind = kind,
+                          .who = who->valuestring,
+                          .until = until,
+                          .since = now,
+                          .reason = why && why->valuestring[0] ? why->valuestring : "by hand",
+                          .manual = true};
+    ban_one(arr, &info);
+    cJSON *out = cJSON_DetachItemFromArray(arr, 0);
+    cJSON_Delete(arr);
+    cJSON_Delete(j);
+    resp_json(rs, 201, out);
+}
+
+static void banned(const http_req *rq, http_resp *rs, const char *user)
+{
+    moat_broker *b = rq->b;
+    if (path_is(rq, "/api/v1/banned")) {
+        if (method_is(rq, "GET") || method_is(rq, "HEAD")) {
+            cJSON *arr = cJSON_CreateArray();
+            size_t n = moat_bans_each(b->bans, wall_ms(), ban_one, arr);
+            cJSON *r = cJSON_CreateObject();
+            cJSON_AddItemToObject(r, "data", arr);
+            cJSON_AddNumberToObject(r, "count", (double)n);
+            resp_json(rs, 200, r);
+        } else if (method_is(rq, "POST")) {
+            ban_add(rq, rs, user);
+        } else {
+            resp_json_error(rs, 405, "method_not_allowed", "use GET or POST");
+        }
+        return;
+    }
+    if (!method_is(rq, "DELETE")) {
+        resp_json_error(rs, 405, "method_not_allowed", "use DELETE /api/v1/banned/{as}/{who}");
+        return;
+    }
+    char rest[1100];
+    path_rest(rq, 15, rest, sizeof rest); /* after "/api/v1/banned/" */
+    char *slash = strchr(rest, '/');
+    moat_ban_kind kind;
+    if (slash)
+        *slash = '\0';
+    if (!slash || !moat_ban_kind_parse(rest, &kind) || !slash[1]) {
+        resp_json_error(rs, 400, "bad_request",
+                        "expected /api/v1/banned/{clientid|username|address}/{who}");
+        return;
+    }
+    if (!moat_bans_del(b->bans, kind, slash + 1)) {
+        resp_json_error(rs, 404, "not_found", "no such ban");
+        return;
+    }
+    LOG_NOTICE("dashboard: ban on %s '%s' lifted by %s from %s", rest, slash + 1, user, rq->peer);
     rs->status = 204;
 }
 
@@ -801,6 +921,11 @@ void api_handle(const http_req *rq, http_resp *rs)
     } else if (rq->h->path.len > 17 && !memcmp(rq->h->path.p, "/api/v1/retained/", 17) &&
                method_is(rq, "DELETE")) {
         retained_delete(rq, rs, user);
+    } else if (path_is(rq, "/api/v1/banned") ||
+               (rq->h->path.len > 15 && !memcmp(rq->h->path.p, "/api/v1/banned/", 15))) {
+        banned(rq, rs, user);
+    } else if (rq->h->path.len >= 13 && !memcmp(rq->h->path.p, "/api/v1/auth/", 13)) {
+        users_api(rq, rs, user);
     } else if (path_is(rq, "/metrics") && get) {
         metrics(rq, rs);
     } else {

@@ -39,6 +39,14 @@ void api_handle(const http_req *rq, http_resp *rs);
 /* Response helpers */
 void resp_text(http_resp *rs, int status, const char *text);
 void resp_json_error(http_resp *rs, int status, const char *code, const char *message);
+struct cJSON;
+/* Send j (consumed) as the JSON body. */
+void resp_json(http_resp *rs, int status, struct cJSON *j);
+/* The request path after its first prefix bytes, URL-decoded, into out. */
+size_t path_rest(const http_req *rq, size_t prefix, char *out, size_t cap);
+/* /api/v1/auth/users[/NAME] and /api/v1/auth/clients[/ID]: the built-in user
+ * store (users_api.c); user is the administrator, for the log. */
+void users_api(const http_req *rq, http_resp *rs, const char *user);
 void resp_header(http_resp *rs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* auth.c */

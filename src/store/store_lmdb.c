@@ -23,6 +23,7 @@
  * LMDB order matches the callers' key order except among long keys sharing
  * their first 448 bytes (ordered by hash there), so scan sorts such runs. */
 #include "store/store.h"
+#include "store/lmdb_err.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -87,7 +88,7 @@ typedef struct entry {
 
 typedef int (*txn_fn)(moat_store *s, MDB_txn *txn, op *o);
 
-static moat_err map_rc(int rc)
+moat_err moat_lmdb_err(int rc)
 {
     switch (rc) {
     case MDB_SUCCESS:
@@ -413,7 +414,7 @@ static moat_err store_read(moat_store *s, txn_fn fn, op *o)
     pthread_rwlock_rdlock(&s->lock);
     int rc = run_txn(s, MDB_RDONLY, fn, o);
     pthread_rwlock_unlock(&s->lock);
-    return map_rc(rc);
+    return moat_lmdb_err(rc);
 }
 
 /* Double the map unless another writer already grew it past seen. */
@@ -441,10 +442,10 @@ static moat_err store_write(moat_store *s, txn_fn fn, op *o)
         int rc = run_txn(s, 0, fn, o);
         pthread_rwlock_unlock(&s->lock);
         if (rc != MDB_MAP_FULL || i == MAX_GROWS)
-            return map_rc(rc);
+            return moat_lmdb_err(rc);
         rc = grow(s, seen);
         if (rc)
-            return map_rc(rc);
+            return moat_lmdb_err(rc);
     }
 }
 

@@ -42,4 +42,4 @@ def test_second_broker_on_same_data_dir_refused(broker_factory):
 
 def test_ctl_unknown_command(broker):
     r = ctl(broker, "explode")
-    assert r.returncode == 2 and "expected reload, stop or status" in r.stderr
+    assert r.returncode == 2 and "expected reload, stop, status, users or clients" in r.stderr

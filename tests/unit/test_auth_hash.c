@@ -169,6 +169,60 @@ static void test_spec(void)
           moat_hash_verify(&p, "pw", 2, hex));
 }
 
+/* userPassword values made by python3 hashlib + base64, openssl passwd -6 /
+ * -5, slappasswd -h {SSHA}; all for the password "secret". */
+static void ldap_is(const char *stored)
+{
+    CHECK(moat_hash_verify_ldap(stored, strlen(stored), "secret", 6));
+    CHECK(!moat_hash_verify_ldap(stored, strlen(stored), "secreT", 6));
+    CHECK(!moat_hash_verify_ldap(stored, strlen(stored), "secret2", 7));
+    CHECK(!moat_hash_verify_ldap(stored, strlen(stored), "", 0));
+}
+
+static void test_ldap_schemes(void)
+{
+    ldap_is("{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=");
+    ldap_is("{sha}5en6G6MezRroT3XKqkdPOmY/BfQ=");
+    ldap_is("{SSHA}MQGvGIPnfO+S6qOMi9KMdkw7KgYBAgMEc2FsdHNhbHQ=");
+    ldap_is("{SSHA}YhEzf7lpnkz79DnrVareG7Ikx2wiZsb7");
+    ldap_is("{SSHA256}/qsHThpk0BQUbYbo1JFp0rGv/Lu000BcnRd+WHZaPD4BAgMEc2FsdHNhbHQ=");
+    ldap_is("{SSHA512}F4V7hodW5DYOdxES9e/PkWCerZI0zW8sDVzOHQgWtncTO1c3QD5NvZz0dvK1fy9Zmvm/"
+            "3QxxDQk44WHDwg0wEQECAwRzYWx0c2FsdA==");
+    ldap_is("{SHA512}vSsar3708Jvp9Szi2NWZZ02Bqp1qRCFpbcTZPdBhnWgs5WtNZKnvCXdhztmeD2cmW192CF5bDu"
+            "fKRpayrW/isg==");
+    ldap_is("{SMD5}nFp3JhWE8aczc70GHuhQ/gECAwRzYWx0c2FsdA==");
+    ldap_is("{PBKDF2-SHA256}1000$AQIDBHNhbHRzYWx0$GFTUkTx34GkpwztgXwKyqU65ZVi0tMsyA47W029GJ5w");
+    ldap_is("{CRYPT}$6$NaClNaCl$Wl/GFo8NInTincm.oTKWbPUpzFJj4x2kWBIv7bO1zimY2MfdwHubT7YN/"
+            "BHfp2NjgzGjo4p.6wh1QcegfT5Xn.");
+    ldap_is("{CRYPT}$5$NaClNaCl$ewbXK1iQq7xngUyJlIjnlsoa0Av8dHofdNE68dt/Rz4");
+    ldap_is("secret");
+}
+
+static void test_ldap_malformed(void)
+{
+    static const char *const bad[] = {
+        "",
+        "{SHA}",
+        "{SHA}5en6G6MezRroT3XKqkdPOmY/", /* bytes short after decoding */
+        "{SHA}!!!!",
+        "{SSHA}5en6G6MezRroT3XKqkdPOmY/BfQ=",                /* salted, but no salt */
+        "{SHA}MQGvGIPnfO+S6qOMi9KMdkw7KgYBAgMEc2FsdHNhbHQ=", /* unsalted with a salt */
+        "{CRYPT}",
+        "{CRYPT}*",
+        "{CRYPT}!$6$NaClNaCl$Wl/GFo8NInTincm.oTKWbPUpzFJj4x2kWBIv7bO1zimY2MfdwHubT7YN/",
+        "{PBKDF2-SHA256}0$AQIDBHNhbHRzYWx0$GFTUkTx34GkpwztgXwKyqU65ZVi0tMsyA47W029GJ5w",
+        "{PBKDF2-SHA256}1000$GFTUkTx34GkpwztgXwKyqU65ZVi0tMsyA47W029GJ5w",
+        "{UNKNOWN}secret",
+        "{secret",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(!moat_hash_verify_ldap(bad[i], strlen(bad[i]), "secret", 6));
+    /* "{secret" has no closing brace: it is clear text */
+    CHECK(moat_hash_verify_ldap("{secret", 7, "{secret", 7));
+    /* the stored value is a length, not a C string */
+    CHECK(moat_hash_verify_ldap("secretXYZ", 6, "secret", 6));
+}
+
 int main(void)
 {
     TEST(test_spec);
@@ -179,5 +233,7 @@ int main(void)
     TEST(test_plain);
     TEST(test_mosquitto);
     TEST(test_names);
+    TEST(test_ldap_schemes);
+    TEST(test_ldap_malformed);
     return test_summary("auth_hash");
 }
