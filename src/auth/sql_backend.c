@@ -2,7 +2,6 @@
 /* The SQL backends' shared body: see sql_backend.h. */
 #include "auth/sql_backend.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "auth/acl.h"
+#include "auth/connpool.h"
 #include "base/log.h"
 #include "conf/conf.h"
 #include "core/loop.h"
@@ -19,15 +19,10 @@ struct moat_sql_backend {
     const moat_sql_driver *drv;
     struct moat_conf_sql s; /* a copy: holds the password, wiped at the end */
     moat_sql_target t;
-    char server[256];
     moat_hash_params hp;
     moat_sql_tmpl q[MOAT_SQL_Q__COUNT]; /* text NULL: not used */
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* a connection was given back, or a slot freed */
-    void **idle;       /* pool slots */
-    unsigned n_idle, n_open, pool;
-    moat_backoff bo;
-    bool retired;
+    moat_connpool pool;                 /* connections, backoff, their log lines */
+    bool pool_ready;
 };
 
 static moat_err check_query(moat_sql_backend *b, int which, const char *key, const char *text,
@@ -50,24 +45,35 @@ static moat_err fail(moat_sql_backend *b, char *err, size_t errlen, const char *
     return MOAT_EINVAL;
 }
 
+static void *pool_open(void *self, int64_t deadline_ms, char *why, size_t n)
+{
+    moat_sql_backend *b = self;
+    return b->drv->open(&b->t, deadline_ms, why, n);
+}
+
+static void pool_close(void *self, void *conn)
+{
+    moat_sql_backend *b = self;
+    b->drv->close(conn);
+}
+
+static const moat_connpool_ops pool_ops = {pool_open, pool_close};
+
 static moat_sql_backend *backend_alloc(const moat_sql_driver *drv, const struct moat_conf_sql *s)
 {
     moat_sql_backend *b = calloc(1, sizeof *b);
-    if (!b || !(b->idle = calloc(s->pool ? s->pool : 1, sizeof *b->idle))) {
-        free(b);
+    if (!b)
         return NULL;
-    }
+    char name[32];
+    snprintf(name, sizeof name, "auth.%s", drv->name);
     b->drv = drv;
     b->s = *s;
     b->t.s = &b->s;
-    b->pool = s->pool ? s->pool : 1;
-    snprintf(b->server, sizeof b->server, "%s", s->server);
-    pthread_mutex_init(&b->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* moat_now_ms's clock */
-    pthread_cond_init(&b->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    if (moat_connpool_init(&b->pool, name, s->server, s->pool ? s->pool : 1, &pool_ops, b)) {
+        free(b);
+        return NULL;
+    }
+    b->pool_ready = true;
     return b;
 }
 
@@ -114,108 +120,33 @@ moat_err moat_sql_backend_new(const moat_sql_driver *drv, const moat_conf *c,
 
 /* ---- the pool ---- */
 
-static void wait_until(moat_sql_backend *b, int64_t deadline_ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t left = deadline_ms - (int64_t)moat_now_ms();
-    if (left < 0)
-        left = 0;
-    ts.tv_sec += left / 1000;
-    ts.tv_nsec += (left % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    pthread_cond_timedwait(&b->cv, &b->mu, &ts);
-}
-
-/* Called with the lock held, which it drops for the connect itself. */
-static void *connect_one(moat_sql_backend *b, int64_t deadline_ms, moat_auth_reply *reply)
-{
-    char why[160] = "";
-    b->n_open++;
-    pthread_mutex_unlock(&b->mu);
-    void *c = b->drv->open(&b->t, deadline_ms, why, sizeof why);
-    pthread_mutex_lock(&b->mu);
-    if (c) {
-        if (moat_backoff_ok(&b->bo))
-            LOG_NOTICE("auth.%s: connected again to %s", b->drv->name, b->server);
-        return c;
-    }
-    b->n_open--;
-    pthread_cond_signal(&b->cv);
-    if (moat_backoff_fail(&b->bo, (int64_t)moat_now_ms()))
-        LOG_WARN("auth.%s: server %s unreachable: %s; retrying in %.1f s", b->drv->name, b->server,
-                 why, b->bo.delay_ms / 1000.0);
-    reply->error = true;
-    snprintf(reply->why, sizeof reply->why, "cannot connect to %.50s: %.120s", b->server, why);
-    return NULL;
-}
-
-/* A connection for one request: an idle one, else a new one while fewer
- * than pool are open, else wait for one until the deadline. *reused says
- * whether it served earlier requests (and so may have gone stale). */
-static void *take(moat_sql_backend *b, int64_t deadline_ms, bool *reused, moat_auth_reply *reply)
-{
-    void *c = NULL;
-    pthread_mutex_lock(&b->mu);
-    for (;;) {
-        int64_t now = (int64_t)moat_now_ms();
-        if (b->n_idle) {
-            c = b->idle[--b->n_idle];
-            *reused = true;
-            break;
-        }
-        if (b->n_open < b->pool && !moat_backoff_ready(&b->bo, now)) {
-            reply->error = true;
-            snprintf(reply->why, sizeof reply->why, "server %.100s unreachable; next try in %.1f s",
-                     b->server, (b->bo.until_ms - now) / 1000.0);
-            break;
-        }
-        if (b->n_open < b->pool) {
-            *reused = false;
-            c = connect_one(b, deadline_ms, reply);
-            break;
-        }
-        if (now >= deadline_ms) {
-            reply->error = true;
-            snprintf(reply->why, sizeof reply->why,
-                     "all %u connections to %.80s busy until auth.timeout (auth.%s.pool)", b->pool,
-                     b->server, b->drv->name);
-            break;
-        }
-        wait_until(b, deadline_ms);
-    }
-    pthread_mutex_unlock(&b->mu);
-    return c;
-}
-
-/* Give c back (or close it when it is broken or the backend retired). */
-static void give(moat_sql_backend *b, void *c, bool broken)
-{
-    pthread_mutex_lock(&b->mu);
-    bool keep = !broken && !b->retired && b->n_idle < b->pool;
-    if (keep)
-        b->idle[b->n_idle++] = c;
-    else
-        b->n_open--;
-    pthread_cond_signal(&b->cv);
-    pthread_mutex_unlock(&b->mu);
-    if (!keep)
-        b->drv->close(c);
-}
-
-/* ---- the queries ---- */
-
 typedef struct request {
     moat_sql_backend *b;
+    int slot; /* of the pool, -1: none held */
     void *conn;
-    bool reused;
+    bool fresh; /* opened for this request (an older one may have gone stale) */
     const moat_auth_req *rq;
     int64_t deadline;
     moat_auth_reply *reply;
 } request;
+
+static bool take(request *r)
+{
+    r->slot = moat_connpool_get(&r->b->pool, r->deadline, &r->conn, &r->fresh, r->reply->why,
+                                sizeof r->reply->why);
+    r->reply->error = r->reply->error || r->slot < 0;
+    return r->slot >= 0;
+}
+
+static void give(request *r, moat_conn_outcome o)
+{
+    if (r->slot >= 0)
+        moat_connpool_put(&r->b->pool, r->slot, o, NULL);
+    r->slot = -1;
+    r->conn = NULL;
+}
+
+/* ---- the queries ---- */
 
 /* Run query which; NULL when it failed (reply->error set). A connection
  * that had been idle may have died with the server (restarted, or closed
@@ -235,12 +166,10 @@ static moat_sql_result *run(request *r, int which)
             return res;
         moat_sql_result_free(res);
         /* Not after a timeout: the retry would have no time left. */
-        bool retry = broken && r->reused && (int64_t)moat_now_ms() < r->deadline;
-        if (broken) {
-            give(b, r->conn, true);
-            r->conn = NULL;
-        }
-        if (retry && (r->conn = take(b, r->deadline, &r->reused, r->reply)))
+        bool retry = broken && !r->fresh && (int64_t)moat_now_ms() < r->deadline;
+        if (broken)
+            give(r, MOAT_CONN_BROKEN);
+        if (retry && take(r))
             continue;
         if (!r->reply->error) {
             r->reply->error = true;
@@ -297,37 +226,39 @@ void moat_sql_backend_auth(void *self, const moat_auth_req *rq, int64_t deadline
         reply->result = MOAT_AUTH_IGNORE; /* auth_query needs what this client lacks */
         return;
     }
-    request r = {.b = b, .rq = rq, .deadline = deadline_ms, .reply = reply};
-    if (!(r.conn = take(b, deadline_ms, &r.reused, reply)))
+    request r = {.b = b, .slot = -1, .rq = rq, .deadline = deadline_ms, .reply = reply};
+    if (!take(&r))
         return;
     moat_sql_result *res = run(&r, MOAT_SQL_Q_AUTH);
     if (res)
         moat_sql_check_password(res, &b->hp, rq, reply);
     moat_sql_result_free(res);
-    if (!reply->error && reply->result == MOAT_AUTH_ALLOW && b->q[MOAT_SQL_Q_SUPER].text && r.conn)
+    if (!reply->error && reply->result == MOAT_AUTH_ALLOW && b->q[MOAT_SQL_Q_SUPER].text &&
+        r.slot >= 0)
         superuser(&r);
     if (!reply->error && reply->result == MOAT_AUTH_ALLOW && !reply->superuser &&
-        b->q[MOAT_SQL_Q_ACL].text && r.conn)
+        b->q[MOAT_SQL_Q_ACL].text && r.slot >= 0)
         client_acl(&r);
-    if (r.conn)
-        give(b, r.conn, false);
+    give(&r, reply->error ? MOAT_CONN_KEEP : MOAT_CONN_OK);
+}
+
+void moat_sql_backend_acl(void *self, const moat_auth_req *rq, int64_t deadline_ms,
+                          moat_auth_reply *reply)
+{
+    moat_sql_backend *b = self;
+    request r = {.b = b, .slot = -1, .rq = rq, .deadline = deadline_ms, .reply = reply};
+    if (!b->q[MOAT_SQL_Q_ACL].text || !take(&r))
+        return;
+    client_acl(&r);
+    give(&r, reply->error ? MOAT_CONN_KEEP : MOAT_CONN_OK);
 }
 
 /* ---- lifetime ---- */
 
-/* Closing is quick (a goodbye message at most) and rare: under the lock. */
-static void close_idle(moat_sql_backend *b)
-{
-    pthread_mutex_lock(&b->mu);
-    b->retired = true;
-    for (; b->n_idle; b->n_open--)
-        b->drv->close(b->idle[--b->n_idle]);
-    pthread_mutex_unlock(&b->mu);
-}
-
 void moat_sql_backend_retire(void *self)
 {
-    close_idle(self);
+    moat_sql_backend *b = self;
+    moat_connpool_close_idle(&b->pool);
 }
 
 void moat_sql_backend_free(void *self)
@@ -335,12 +266,10 @@ void moat_sql_backend_free(void *self)
     moat_sql_backend *b = self;
     if (!b)
         return;
-    close_idle(b);
+    if (b->pool_ready)
+        moat_connpool_destroy(&b->pool);
     for (int i = 0; i < MOAT_SQL_Q__COUNT; i++)
         moat_sql_tmpl_free(&b->q[i]);
     OPENSSL_cleanse(&b->s, sizeof b->s);
-    pthread_cond_destroy(&b->cv);
-    pthread_mutex_destroy(&b->mu);
-    free(b->idle);
     free(b);
 }

@@ -3,8 +3,9 @@
  * settings, the connection pool (at most `pool` connections, each used by
  * one thread at a time, made lazily on a pool thread), the reconnect
  * backoff and its log lines, and the order of the queries (auth_query, then
- * super_query, then acl_query). A client library plugs in through a
- * moat_sql_driver: open a connection, run one parameterised query, close.
+ * super_query, then acl_query). The connections are a moat_connpool
+ * (connpool.h). A client library plugs in through a moat_sql_driver: open a
+ * connection, run one parameterised query, close.
  *
  * Threads: moat_sql_backend_auth runs on the worker pool, on several threads
  * at once; new, retire and free on the thread that builds the chain. */
@@ -64,7 +65,10 @@ moat_err moat_sql_backend_new(const moat_sql_driver *drv, const struct moat_conf
 /* backend.h authenticate. */
 void moat_sql_backend_auth(void *self, const moat_auth_req *rq, int64_t deadline_ms,
                            moat_auth_reply *reply);
-/* backend.h retire: close idle connections, keep none from now on. */
+/* backend.h acl: the acl_query alone (acl_cache_ttl refreshes). */
+void moat_sql_backend_acl(void *self, const moat_auth_req *rq, int64_t deadline_ms,
+                          moat_auth_reply *reply);
+/* backend.h retire: close idle connections. */
 void moat_sql_backend_retire(void *self);
 /* backend.h destroy: no request may be under way. */
 void moat_sql_backend_free(void *self);

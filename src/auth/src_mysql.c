@@ -322,6 +322,7 @@ const moat_backend_ops moat_backend_mysql = {
     .configured = my_configured,
     .create = my_create,
     .authenticate = moat_sql_backend_auth,
+    .acl = moat_sql_backend_acl,
     .retire = moat_sql_backend_retire,
     .destroy = moat_sql_backend_free,
 };

@@ -214,6 +214,7 @@ const moat_backend_ops moat_backend_pgsql = {
     .configured = pg_configured,
     .create = pg_create,
     .authenticate = moat_sql_backend_auth,
+    .acl = moat_sql_backend_acl,
     .retire = moat_sql_backend_retire,
     .destroy = moat_sql_backend_free,
 };
