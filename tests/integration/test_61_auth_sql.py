@@ -61,7 +61,8 @@ def lit(v):
 def seed(db):
     rows = [(u, stored, salt, False) for _, u, _, stored, salt in SCHEMES]
     rows += [("alice", "alice-pw", None, False), ("root", "root-pw", None, True),
-             ("nopw", None, None, False), ("slowpoke", "slow-pw", None, False)]
+             ("nopw", None, None, False), ("slowpoke", "slow-pw", None, False),
+             ("carol", "carol-pw", None, False)]
     true, false = ("true", "false") if db.name == "pgsql" else ("1", "0")
     db.sql("; ".join("insert into mqtt_user (username, password, salt, is_superuser) values "
                      "(%s, %s, %s, %s)" % (lit(u), lit(p), lit(s), true if su else false)
@@ -213,6 +214,23 @@ def test_config_errors_named(tmp_path, line, says):
                        text=True, timeout=10)
     assert r.returncode != 0
     assert "m.conf:1" in r.stderr + r.stdout and says in r.stderr + r.stdout, r.stderr
+
+
+def test_acl_rows_refreshed(db, broker_factory):
+    """acl_cache_ttl: a connected client's rules are fetched again, so a row
+    added to mqtt_acl applies without a reconnect."""
+    b = broker_factory(db.conf_lines(password_hash="plain", acl_query=ACL_QUERY) +
+                       ["acl_nomatch = deny", "acl_cache_ttl = 1s"])
+    c = conn(b, username="carol", password=b"carol-pw")
+    assert c.publish("carol/x", b"1", qos=1).rc == 0x87
+    db.sql("insert into mqtt_acl (allow, ipaddr, username, clientid, access, topic) values "
+           "(1, NULL, 'carol', NULL, 2, 'carol/#')")
+    try:
+        wait_until(lambda: c.publish("carol/x", b"1", qos=1).rc == 0, timeout=10, interval=0.3,
+                   what="carol's new rule")
+    finally:
+        db.sql("delete from mqtt_acl where username = 'carol'")
+    c.close()
 
 
 SLOW = {
