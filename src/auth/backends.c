@@ -10,9 +10,9 @@ const moat_backend_ops *const moat_backends[] = {
     /* (store): the local store first, then the servers */
     &moat_backend_store,
     /* (pgsql) */
-    /* &moat_backend_pgsql, */
+    &moat_backend_pgsql,
     /* (mysql) */
-    /* &moat_backend_mysql, */
+    &moat_backend_mysql,
     /* (redis) */
     &moat_backend_redis,
     /* (ldap) */

@@ -193,8 +193,29 @@ typedef struct moat_conf {
     /* -- backend settings: begin -- */
 
     /* -- pgsql settings (add below this line) -- */
+    /* auth.pgsql.* and auth.mysql.* (EMQX 4's emqx_auth_pgsql / _mysql
+     * keys): the same shape, so one struct type serves both. */
+    struct moat_conf_sql {
+        char server[256];          /* host[:port]; "" = not configured */
+        uint32_t pool;             /* connections at most */
+        char username[128];        /* the database user */
+        char password[256];        /* its password (secret) */
+        char database[128];        /* database name */
+        char encoding[32];         /* pgsql: client_encoding */
+        uint32_t query_timeout_ms; /* mysql: read/write timeout, below auth.timeout */
+        bool ssl;                  /* TLS to the server */
+        int ssl_verify;            /* 0 auto (when a CA file is set), 1 always, 2 never */
+        char ssl_cacertfile[512];  /* verify the server with this CA ("" = encrypt only) */
+        char ssl_certfile[512];    /* client certificate, "" = none */
+        char ssl_keyfile[512];     /* its key */
+        char auth_query[1024];     /* EMQX 4 template (sql.h) */
+        char password_hash[64];    /* hash.h moat_hash_spec_parse */
+        char super_query[1024];    /* "" = not used */
+        char acl_query[1024];      /* "" = not used */
+    } pgsql;
 
     /* -- mysql settings (add below this line) -- */
+    struct moat_conf_sql mysql;
 
     /* -- redis settings (add below this line) -- */
     int auth_redis_type;                  /* auth.redis.type: 0 single, 1 sentinel, 2 cluster */

@@ -13,6 +13,7 @@
 #include "conf/conf_int.h"
 #include "auth/auth.h"
 #include "auth/hash.h"
+#include "auth/sql.h"
 #include "proxy/proxy.h"
 
 #define KB 1024ull
@@ -405,11 +406,103 @@ const conf_option conf_options[] = {
      .desc = "Addresses and networks (CIDR, comma-separated) never banned by address, such as "
              "a NAT gateway many devices share; their client ids are still counted. Empty: "
              "none."},
-    /* -- backend keys: begin -- */
+/* -- backend keys: begin -- */
 
-    /* -- pgsql keys (add below this line) -- */
+/* -- pgsql keys (add below this line) -- */
+/* auth.pgsql.* and auth.mysql.*: one shape (struct moat_conf_sql), so the
+ * keys both have come from one macro. B: pgsql or mysql; DB: its name in
+ * the descriptions; PORT: its default port. */
+#define SQL_KEY(B, key, field) .name = "auth." #B "." key, .section = CONF_SEC_AUTH, GLOBAL(B.field)
+#define SQL_KEYS(B, DB, PORT)                                                                      \
+    {SQL_KEY(B, "server", server),                                                                 \
+     .type = CONF_STRING,                                                                          \
+     .flags = CONF_RELOAD,                                                                         \
+     .check = moat_sql_conf_check_server,                                                          \
+     .def = "",                                                                                    \
+     .desc = DB " server as host:port (port " #PORT " when left out). Setting it turns the " #B    \
+                " backend on (auth.chain = auto asks it after the local sources); empty: off."},   \
+        {SQL_KEY(B, "pool", pool),                                                                 \
+         .type = CONF_UINT,                                                                        \
+         .flags = CONF_RELOAD,                                                                     \
+         .min = 1,                                                                                 \
+         .max = 256,                                                                               \
+         .def = "8",                                                                               \
+         .desc = "Connections to " DB " at most, made when first needed; more requests than "      \
+                 "this wait for a free one (within auth.timeout)."},                               \
+        {SQL_KEY(B, "username", username), .type = CONF_STRING, .flags = CONF_RELOAD,              \
+         .def = "root", .desc = "The " DB " user moat logs in as."},                               \
+        {SQL_KEY(B, "password", password), .type = CONF_STRING,                                    \
+         .flags = CONF_RELOAD | CONF_SECRET, .def = "", .desc = "Its password (never logged)."},   \
+        {SQL_KEY(B, "database", database), .type = CONF_STRING, .flags = CONF_RELOAD,              \
+         .def = "mqtt", .desc = "The database holding the user and ACL tables."},                  \
+        {SQL_KEY(B, "ssl", ssl), .type = CONF_BOOL, .flags = CONF_RELOAD, .def = "false",          \
+         .desc = "TLS to " DB ": required (a server without it is refused); see "                  \
+                 "auth." #B ".ssl.verify."},                                                       \
+        {SQL_KEY(B, "ssl.verify", ssl_verify),                                                     \
+         .type = CONF_ENUM,                                                                        \
+         .flags = CONF_RELOAD,                                                                     \
+         .values = (const conf_enum_value[]){{"auto", 0},                                          \
+                                             {"true", 1},                                          \
+                                             {"verify_peer", 1},                                   \
+                                             {"false", 2},                                         \
+                                             {"verify_none", 2},                                   \
+                                             {NULL, 0}},                                           \
+         .def = "auto",                                                                            \
+         .desc = "Verify " DB "'s certificate and name: auto when auth." #B ".ssl.cacertfile is "  \
+                 "set; true (verify_peer) always, which needs that file; false (verify_none) "     \
+                 "never: encrypted only."},                                                        \
+        {SQL_KEY(B, "ssl.cacertfile", ssl_cacertfile), .type = CONF_STRING, .flags = CONF_RELOAD,  \
+         .def = "", .desc = "CA certificates (PEM) that verify " DB "'s certificate."},            \
+        {SQL_KEY(B, "ssl.certfile", ssl_certfile), .type = CONF_STRING, .flags = CONF_RELOAD,      \
+         .def = "", .desc = "A client certificate (PEM) for " DB ", if it asks for one."},         \
+        {SQL_KEY(B, "ssl.keyfile", ssl_keyfile), .type = CONF_STRING, .flags = CONF_RELOAD,        \
+         .def = "", .desc = "The key of auth." #B ".ssl.certfile."},                               \
+        {SQL_KEY(B, "auth_query", auth_query),                                                     \
+         .type = CONF_STRING,                                                                      \
+         .flags = CONF_RELOAD,                                                                     \
+         .check = moat_sql_conf_check_##B,                                                         \
+         .def = "select password from mqtt_user where username = '%u' limit 1",                    \
+         .desc = "Finds a client's stored password: no row, the next source is asked; the "        \
+                 "column password (else the first) is the hash, a column salt its salt. "          \
+                 "Placeholders %u username, %c client id, %a address, %C certificate CN, %d "      \
+                 "certificate DN are sent as query parameters, never pasted into the SQL."},       \
+        {SQL_KEY(B, "password_hash", password_hash),                                               \
+         .type = CONF_STRING,                                                                      \
+         .flags = CONF_RELOAD,                                                                     \
+         .check = moat_sql_conf_check_hash,                                                        \
+         .def = "sha256",                                                                          \
+         .desc = "How the stored passwords are hashed: plain, md5, sha, sha256, sha512, bcrypt; "  \
+                 "salt,sha256 (salt first) or sha256,salt (salt last); "                           \
+                 "pbkdf2,sha256,1000,20 (mac, iterations, key bytes)."},                           \
+        {SQL_KEY(B, "super_query", super_query),                                                   \
+         .type = CONF_STRING,                                                                      \
+         .flags = CONF_RELOAD,                                                                     \
+         .check = moat_sql_conf_check_##B,                                                         \
+         .def = "select is_superuser from mqtt_user where username = '%u' limit 1",                \
+         .desc = "Asked after a password matched: a first column of 1 or true makes the client "   \
+                 "a superuser (no ACL applies). Empty: not asked."},                               \
+    {                                                                                              \
+        SQL_KEY(B, "acl_query", acl_query),                                                        \
+            .type = CONF_STRING, .flags = CONF_RELOAD, .check = moat_sql_conf_check_##B,           \
+            .def = "select allow, ipaddr, username, clientid, access, topic from mqtt_acl where "  \
+                   "ipaddr = '%a' or username = '%u' or username = '$all' or clientid = '%c'",     \
+            .desc = "The client's own ACL rules, asked once at CONNECT: rows (allow 1/0, ipaddr, " \
+                    "username, clientid, access 1 sub 2 pub 3 both, topic), first match wins, "    \
+                    "before acl_file. Empty: not asked."                                           \
+    }
+    SQL_KEYS(pgsql, "PostgreSQL", 5432),
+    {SQL_KEY(pgsql, "encoding", encoding), .type = CONF_STRING, .flags = CONF_RELOAD, .def = "utf8",
+     .desc = "The client encoding of the PostgreSQL connection."},
 
     /* -- mysql keys (add below this line) -- */
+    SQL_KEYS(mysql, "MySQL / MariaDB", 3306),
+    {SQL_KEY(mysql, "query_timeout", query_timeout_ms), .type = CONF_DURATION, .flags = CONF_RELOAD,
+     .min = 0, .max = 5 * MIN, .scale = 1, .def = "5s",
+     .desc = "The client library's read and write timeouts (whole seconds): a second bound on "
+             "a MySQL query besides auth.timeout, which is kept to the millisecond. A "
+             "connection that times out is dropped."},
+#undef SQL_KEYS
+#undef SQL_KEY
 
     /* -- redis keys (add below this line) -- */
     {.name = "auth.redis.type",
