@@ -32,6 +32,7 @@
 #include "auth/connpool.h"
 #include "auth/hash.h"
 #include "auth/ldap_text.h"
+#include "base/log.h"
 #include "certs/check.h"
 #include "conf/conf.h"
 
@@ -48,6 +49,7 @@ typedef struct ldap_src {
     char uris[1200]; /* "ldap://h1:389 ldap://h2:389": libldap tries each */
     char *bind_dn, *bind_pw, *device_dn, *objectclass, *user_attr, *pw_attr;
     bool bind_as_user, ssl, verify;
+    bool allow_plain;          /* compare scheme-less (clear-text) password values */
     char *cacert, *cert, *key; /* NULL: not set */
     uint32_t timeout_ms;
     moat_connpool pool;
@@ -184,6 +186,7 @@ static moat_err src_create(const moat_conf *c, void **self, char *err, size_t er
     s->ssl = c->ldap_ssl;
     s->verify = c->ldap_ssl_verify == MOAT_VERIFY_PEER;
     s->bind_as_user = c->ldap_bind_as_user;
+    s->allow_plain = c->ldap_allow_plain;
     s->timeout_ms = c->ldap_timeout_ms;
     err[0] = '\0';
     bool ok =
@@ -335,6 +338,7 @@ typedef struct found {
     int count;        /* entries that matched */
     bool password_ok; /* a value of the password attribute matched */
     bool has_password;
+    bool plain_refused; /* a clear-text value was skipped (allow_plain_password) */
     bool superuser;
 } found;
 
@@ -344,6 +348,10 @@ static void read_entry(ldap_req *r, LDAPMessage *e, const moat_auth_req *rq, fou
     struct berval **v = ldap_get_values_len(ld, e, r->s->pw_attr);
     for (int i = 0; v && v[i]; i++) {
         f->has_password = true;
+        if (!r->s->allow_plain && (!v[i]->bv_len || v[i]->bv_val[0] != '{')) {
+            f->plain_refused = true;
+            continue;
+        }
         if (rq->password &&
             moat_hash_verify_ldap(v[i]->bv_val, v[i]->bv_len, rq->password, rq->password_len))
             f->password_ok = true;
@@ -447,10 +455,17 @@ static void answer(ldap_req *r, const moat_auth_req *rq, const found *f, moat_au
         check_bind(r, rq, reply);
     } else {
         reply->result = f->password_ok ? MOAT_AUTH_ALLOW : MOAT_AUTH_DENY;
-        if (!f->password_ok)
+        if (!f->password_ok && f->plain_refused) {
+            snprintf(reply->why, sizeof reply->why,
+                     "the LDAP entry's password is clear text, refused "
+                     "(auth.ldap.allow_plain_password = false)");
+            LOG_NOTICE("auth.ldap: user '%s': %s; store a {SSHA} or {CRYPT} value (slappasswd)",
+                       rq->username ? rq->username : "", reply->why);
+        } else if (!f->password_ok) {
             snprintf(reply->why, sizeof reply->why, "%s",
                      f->has_password ? "password does not match the LDAP entry"
                                      : "the LDAP entry has no password attribute");
+        }
     }
 }
 

@@ -241,6 +241,7 @@ typedef struct moat_conf {
     char ldap_username_attr[128];  /* auth.ldap.username.attributetype */
     char ldap_password_attr[128];  /* auth.ldap.password.attributetype */
     bool ldap_bind_as_user;        /* auth.ldap.bind_as_user */
+    bool ldap_allow_plain;         /* auth.ldap.allow_plain_password */
     bool ldap_ssl;                 /* auth.ldap.ssl: ldaps:// */
     char ldap_ssl_cacertfile[512]; /* auth.ldap.ssl.cacertfile */
     char ldap_ssl_certfile[512];   /* auth.ldap.ssl.certfile */

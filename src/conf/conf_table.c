@@ -572,10 +572,11 @@ const conf_option conf_options[] = {
      .section = CONF_SEC_AUTH,
      .flags = CONF_RELOAD,
      GLOBAL(auth_redis_password_hash),
-     .def = "plain",
+     .def = "sha256",
      .desc = "How the stored password is written, as in EMQX 4: plain, md5, sha, sha256, "
              "sha512, bcrypt; salt,sha256 (salt first) or sha256,salt (salt after), the salt "
-             "being the second field auth_cmd fetches; pbkdf2,sha256,1000,20."},
+             "being the second field auth_cmd fetches; pbkdf2,sha256,1000,20. Clear text "
+             "(plain, EMQX's default) only when written here."},
     {.name = "auth.redis.super_cmd",
      .type = CONF_STRING,
      .section = CONF_SEC_AUTH,
@@ -685,6 +686,15 @@ const conf_option conf_options[] = {
      .desc =
          "true: check the password by binding as <username attribute>=<username>,<device_dn> with "
          "it (the server checks it); false: read the password attribute and compare here."},
+    {.name = "auth.ldap.allow_plain_password",
+     .type = CONF_BOOL,
+     .section = CONF_SEC_AUTH,
+     .flags = CONF_RELOAD,
+     GLOBAL(ldap_allow_plain),
+     .def = "false",
+     .desc = "A password attribute value without a {SCHEME} prefix is clear text; it is "
+             "compared only when this is true (else such an entry cannot log in, and the log "
+             "says why). Store {SSHA} or {CRYPT} values instead (slappasswd)."},
     {.name = "auth.ldap.ssl",
      .type = CONF_BOOL,
      .section = CONF_SEC_AUTH,

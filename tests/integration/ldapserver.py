@@ -119,7 +119,8 @@ class Slapd:
         """moat settings for this server (keyword arguments override keys
         after auth.ldap.)."""
         kv = {"servers": "127.0.0.1", "port": str(self.port), "bind_dn": ROOT_DN,
-              "bind_password": ROOT_PW, "device_dn": DEVICE_DN, "timeout": "2s"}
+              "bind_password": ROOT_PW, "device_dn": DEVICE_DN, "timeout": "2s",
+              "allow_plain_password": "true"}
         kv.update({k.replace("__", "."): v for k, v in over.items()})
         return ["auth.ldap.%s = %s" % (k, v) for k, v in kv.items()]
 

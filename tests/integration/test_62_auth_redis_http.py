@@ -38,7 +38,11 @@ def unavailable(version):
 
 
 def redis_lines(r, *extra):
-    return ["auth.redis.server = 127.0.0.1:%d" % r.port, "allow_anonymous = false"] + list(extra)
+    """The backend on r; clear-text passwords unless extra says otherwise
+    (moat's default is sha256: clear text only when written)."""
+    hashed = any(x.startswith("auth.redis.password_hash") for x in extra)
+    return (["auth.redis.server = 127.0.0.1:%d" % r.port, "allow_anonymous = false"] +
+            ([] if hashed else ["auth.redis.password_hash = plain"]) + list(extra))
 
 
 # ------------------------------------------------------------------ Redis
@@ -68,6 +72,18 @@ def test_redis_password_hashes(broker_factory, redis_server, spec):
         conn(b, v, "unk%d" % v, expect_rc=unauth(v), username="nobody",
              password=b"x").expect_closed()
         conn(b, v, "anon%d" % v, expect_rc=unauth(v)).expect_closed()
+
+
+def test_redis_default_hash_is_not_clear_text(broker_factory, redis_server):
+    """EMQX's default is plain; moat's is sha256: a clear-text password in
+    Redis only works when password_hash = plain is written."""
+    r = redis_server
+    r.cmd("HSET", "dflt:hashed", "password", hashlib.sha256(b"pw-9").hexdigest())
+    r.cmd("HSET", "dflt:clear", "password", "pw-9")
+    b = broker_factory(["auth.redis.server = 127.0.0.1:%d" % r.port, "allow_anonymous = false",
+                        "auth.redis.auth_cmd = HMGET dflt:%u password"])
+    conn(b, 5, "d1", username="hashed", password=b"pw-9").close()
+    conn(b, 5, "d2", expect_rc=bad_pw(5), username="clear", password=b"pw-9").expect_closed()
 
 
 def test_redis_superuser_and_acl(broker_factory, redis_server, tmp_path):

@@ -105,6 +105,17 @@ def test_ldap_search_and_compare(broker_factory, ldap):
     login(b, "crypt", "nope", expect_rc=0x86)
 
 
+def test_ldap_clear_text_needs_opt_in(broker_factory, ldap):
+    """A userPassword without {SCHEME} is clear text: compared only with
+    auth.ldap.allow_plain_password = true (the default is false)."""
+    b = broker_factory(ldap.config_lines(allow_plain_password="false") + CLOSED)
+    login(b, "plain", PLAIN["plain"], expect_rc=0x86)
+    b.wait_log(r"auth.ldap: user 'plain': the LDAP entry's password is clear text, refused "
+               r"\(auth.ldap.allow_plain_password = false\)")
+    login(b, "ssha", PLAIN["ssha"])
+    assert "plain-pw" not in b.log
+
+
 @pytest.mark.parametrize("bind_as_user", ["false", "true"])
 def test_ldap_injection_harmless(broker_factory, ldap, bind_as_user):
     b = broker_factory(ldap.config_lines(bind_as_user=bind_as_user) + CLOSED)
