@@ -210,35 +210,38 @@ def test_redis_requirepass_database(broker_factory, tmp_path):
 
 def test_redis_down_and_back(broker_factory, tmp_path):
     r = RedisServer(tmp_path / "rdown").start()
-    r.cmd("HSET", "mqtt_user:ann", "password", "ann-pw")
-    b = broker_factory(redis_lines(r, "auth.timeout = 2s"))
-    keep = conn(b, 5, "keep", username="ann", password=b"ann-pw")
-    keep.subscribe([("k/#", 0)])
-    r.stop()
-    for i in range(3):
-        t = time.monotonic()
-        conn(b, 5, "n%d" % i, expect_rc=0x88, username="ann", password=b"ann-pw").expect_closed()
-        assert time.monotonic() - t < 1.0
-        keep.publish("k/%d" % i, b"still", qos=0)
-        assert keep.recv_publish().payload == b"still"
-    b.wait_log(r"\[warning\] auth\.redis: server 127\.0\.0\.1:%d unreachable: "
-               r"Connection refused; retrying in 0\.5 s" % r.port)
-    assert b.log.count("unreachable: Connection refused; retrying") == 1
-    r.start()  # same port, empty data set
-    r.cmd("HSET", "mqtt_user:ann", "password", "ann-pw")
+    try:
+        r.cmd("HSET", "mqtt_user:ann", "password", "ann-pw")
+        b = broker_factory(redis_lines(r, "auth.timeout = 2s"))
+        keep = conn(b, 5, "keep", username="ann", password=b"ann-pw")
+        keep.subscribe([("k/#", 0)])
+        r.stop()
+        for i in range(3):
+            t = time.monotonic()
+            conn(b, 5, "n%d" % i, expect_rc=0x88, username="ann", password=b"ann-pw").expect_closed()
+            assert time.monotonic() - t < 1.0
+            keep.publish("k/%d" % i, b"still", qos=0)
+            assert keep.recv_publish().payload == b"still"
+        b.wait_log(r"\[warning\] auth\.redis: server 127\.0\.0\.1:%d unreachable: "
+                   r"Connection refused; retrying in 0\.5 s" % r.port)
+        assert b.log.count("unreachable: Connection refused; retrying") == 1
+        r.start()  # same port, empty data set
+        r.cmd("HSET", "mqtt_user:ann", "password", "ann-pw")
 
-    def back():
-        c = RawClient(b.port, version=5)
-        c.send(mqttraw.connect("back", version=5, username="ann", password=b"ann-pw"))
-        ok = c.expect(mqttraw.CONNACK).rc == 0
-        c.close()
-        return ok
-    t = time.monotonic()
-    wait_until(back, timeout=5, interval=0.2, what="logins through redis again")
-    assert time.monotonic() - t < 4
-    b.wait_log(r"\[notice\] auth\.redis: connected again")
-    keep.close()
-    r.stop()
+        def back():
+            c = RawClient(b.port, version=5)
+            c.send(mqttraw.connect("back", version=5, username="ann", password=b"ann-pw"))
+            ok = c.expect(mqttraw.CONNACK).rc == 0
+            c.close()
+            return ok
+        t = time.monotonic()
+        wait_until(back, timeout=5, interval=0.2, what="logins through redis again")
+        assert time.monotonic() - t < 4
+        b.wait_log(r"\[notice\] auth\.redis: connected again")
+        keep.close()
+        r.stop()
+    finally:
+        r.stop()  # stopped even when the test fails half-way
 
 
 def test_redis_down_on_error_ignore(broker_factory):
