@@ -674,9 +674,11 @@ static const chain_order *order_of(const moat_auth *a, const moat_auth_client *c
                                                                      : &a->global;
 }
 
-/* The client's chain from position i on. */
+/* The client's chain from position i on. done's argument is ctx, or
+ * make(ctx) when make is given: made only when a backend is really asked. */
 static void run_chain(const moat_auth *a, size_t i, const moat_auth_client *cl,
-                      moat_auth_answer *out, moat_auth_done_fn done, void *arg)
+                      moat_auth_answer *out, moat_auth_done_fn done, moat_auth_make_arg_fn make,
+                      void *ctx)
 {
     const chain_order *o = order_of(a, cl);
     memset(out, 0, sizeof *out);
@@ -698,8 +700,9 @@ static void run_chain(const moat_auth *a, size_t i, const moat_auth_client *cl,
         if (s->be->knows && !s->be->knows(s->self, cl->username, cl->client_id))
             continue;
         job *j = done ? job_new(cl) : NULL;
+        void *arg = j && make ? make(ctx) : ctx;
         moat_err e = MOAT_ENOMEM;
-        if (j) {
+        if (j && arg) {
             j->a = a;
             j->index = o->idx[i];
             j->pos = i;
@@ -763,7 +766,13 @@ bool moat_auth_may_pend(const moat_auth *a)
 void moat_auth_check(const moat_auth *a, const moat_auth_client *cl, moat_auth_answer *out,
                      moat_auth_done_fn done, void *arg)
 {
-    run_chain(a, 0, cl, out, done, arg);
+    run_chain(a, 0, cl, out, done, NULL, arg);
+}
+
+void moat_auth_check_lazy(const moat_auth *a, const moat_auth_client *cl, moat_auth_answer *out,
+                          moat_auth_done_fn done, moat_auth_make_arg_fn make, void *ctx)
+{
+    run_chain(a, 0, cl, out, done, make, ctx);
 }
 
 void moat_auth_continue(const moat_auth *a, moat_auth_answer *got, const moat_auth_client *cl,
@@ -782,7 +791,7 @@ void moat_auth_continue(const moat_auth *a, moat_auth_answer *got, const moat_au
     if (got->acl)
         moat_acl_free(got->acl);
     got->acl = NULL;
-    run_chain(a, got->next, cl, out, done, arg);
+    run_chain(a, got->next, cl, out, done, NULL, arg);
 }
 
 const struct moat_acl *moat_auth_acl(const moat_auth *a)

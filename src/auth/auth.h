@@ -120,6 +120,12 @@ bool moat_auth_may_pend(const moat_auth *a);
  * moat_auth_continue with that answer, on the connection's loop. */
 void moat_auth_check(const moat_auth *a, const moat_auth_client *cl, moat_auth_answer *out,
                      moat_auth_done_fn done, void *arg);
+/* The same, with done's argument made by make(ctx) only when a backend is
+ * really asked (NULL from make: out of memory, the backend counts as
+ * failed): a client the local sources decide costs nothing more. */
+typedef void *(*moat_auth_make_arg_fn)(void *ctx);
+void moat_auth_check_lazy(const moat_auth *a, const moat_auth_client *cl, moat_auth_answer *out,
+                          moat_auth_done_fn done, moat_auth_make_arg_fn make, void *ctx);
 /* After done: got is the backend's answer (the one given to done, or a
  * copy). Applies auth.on_error and goes on along the chain when got does
  * not decide; cl is the same client again. *out may be PENDING again.

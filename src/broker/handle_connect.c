@@ -467,6 +467,17 @@ static conn_ident *ident_of(moat_conn *c)
     return c->ident;
 }
 
+/* Give back an ident that holds nothing (after a backend's wait): idle
+ * clients keep their per-connection memory as small as before. */
+static void ident_trim(moat_conn *c)
+{
+    conn_ident *id = c->ident;
+    if (id && !id->cert_cn && !id->cert_dn && !id->acl && !id->wait) {
+        free(id);
+        c->ident = NULL;
+    }
+}
+
 /* A CONNECT waiting for a backend (state CS_AUTH). It holds a reference
  * to the connection until the answer has come back to its loop. */
 typedef struct auth_wait {
@@ -545,6 +556,8 @@ static void auth_resumed(moat_loop *l, void *arg)
         c->state = CS_NEW;
         e = connect_decided(c, &p, w->auth, &out, w->asked, w->assigned);
         moat_acl_free(out.acl);
+        if (c->state != CS_CLOSED)
+            ident_trim(c);
     }
     if (e) {
         c->close_text = c->close_text ? c->close_text : "CONNECT could not be completed";
@@ -575,6 +588,22 @@ static auth_wait *wait_new(moat_conn *c, const moat_auth *auth, uint32_t asked, 
     conn_ref(c);
     c->state = CS_AUTH;
     return aw;
+}
+
+typedef struct wait_ctx {
+    moat_conn *c;
+    const moat_auth *auth;
+    uint32_t asked;
+    bool assigned;
+    auth_wait *made;
+} wait_ctx;
+
+static void *wait_make(void *ctx)
+{
+    wait_ctx *wc = ctx;
+    if (!wc->made)
+        wc->made = wait_new(wc->c, wc->auth, wc->asked, wc->assigned);
+    return wc->made;
 }
 
 void connect_auth_overdue(moat_conn *c)
@@ -722,19 +751,19 @@ moat_err handle_connect(moat_conn *c, mqtt_packet *p)
     client_of(c, p, &cl, &ss);
     if (is_banned(c, &cl))
         return refuse(c, MQTT_RC_BANNED, "banned (see the ban list: /api/v1/banned)");
-    /* With a backend in the chain the answer may come later: the wait is
-     * ready before the request leaves, as the answer may race back. */
-    auth_wait *w = NULL;
-    if (moat_auth_may_pend(auth) && !(w = wait_new(c, auth, asked, assigned)))
-        return MOAT_ENOMEM;
+    /* A backend's answer comes later: the wait is made (moat_auth_check_lazy
+     * calls wait_make) just before its request leaves, as the answer may
+     * race back; a client the local sources decide costs nothing more. */
+    wait_ctx wc = {c, auth, asked, assigned, NULL};
     moat_auth_answer ans;
-    moat_auth_check(auth, &cl, &ans, w ? auth_done : NULL, w);
+    moat_auth_check_lazy(auth, &cl, &ans, auth_done, wait_make, &wc);
     if (ans.result == MOAT_AUTH_PENDING)
         return MOAT_OK; /* c is CS_AUTH: auth_resumed goes on */
-    if (w) {
+    if (wc.made) {      /* made, but the request could not leave */
         c->ident->wait = NULL;
         c->state = CS_NEW;
-        wait_free(w);
+        wait_free(wc.made);
+        ident_trim(c);
         conn_unref(c);
     }
     moat_err e = connect_decided(c, p, auth, &ans, asked, assigned);
